@@ -1,0 +1,119 @@
+package storage_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/shaobing/shaobing/internal/storage"
+	"github.com/shaobing/shaobing/internal/storage/storagetest"
+)
+
+var testMigrations = storage.Migrations{Module: "widgets", FS: fstest.MapFS{
+	"0001_widgets.sql": {Data: []byte(`
+CREATE TABLE widgets (
+  id {{pk}},
+  code TEXT NOT NULL UNIQUE,
+  region_code TEXT NOT NULL,
+  made_at BIGINT NOT NULL,
+  payload {{blob}}
+);
+CREATE INDEX widgets_region ON widgets (region_code);
+`)},
+	"0002_flag.sql":             {Data: []byte(`ALTER TABLE widgets ADD COLUMN active BOOLEAN NOT NULL DEFAULT TRUE;`)},
+	"0003_only_pg.postgres.sql": {Data: []byte(`CREATE TABLE pg_only (x INT);`)},
+	"0003_only_lite.sqlite.sql": {Data: []byte(`CREATE TABLE lite_only (x INT);`)},
+	"README.md":                 {Data: []byte("not a migration")},
+}}
+
+func TestMigrateIsIdempotentAndDialectAware(t *testing.T) {
+	db := storagetest.Open(t, testMigrations)
+	ctx := context.Background()
+	if err := db.Migrate(ctx, testMigrations); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE module = 'widgets'").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("applied = %d, %v; want 3", n, err)
+	}
+	own, other := "lite_only", "pg_only"
+	if db.Dialect == storage.Postgres {
+		own, other = other, own
+	}
+	if _, err := db.ExecContext(ctx, "SELECT * FROM "+own); err != nil {
+		t.Errorf("%s should exist: %v", own, err)
+	}
+	if _, err := db.ExecContext(ctx, "SELECT * FROM "+other); err == nil {
+		t.Errorf("%s should not exist on %s", other, db.Dialect)
+	}
+}
+
+func TestSharedSQLOnBothDialects(t *testing.T) {
+	db := storagetest.Open(t, testMigrations)
+	ctx := context.Background()
+	made := time.Date(2026, 11, 23, 8, 30, 0, 123e6, time.UTC)
+	var id int64
+	err := db.QueryRowContext(ctx, `INSERT INTO widgets (code, region_code, made_at, payload) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (code) DO UPDATE SET region_code = excluded.region_code RETURNING id`,
+		"w1", "330305001", storage.Millis(made), []byte{1, 2}).Scan(&id)
+	if err != nil || id <= 0 {
+		t.Fatalf("insert: id=%d err=%v", id, err)
+	}
+	var again int64
+	if err := db.QueryRowContext(ctx, `INSERT INTO widgets (code, region_code, made_at) VALUES ($1, $2, $3)
+		ON CONFLICT (code) DO UPDATE SET region_code = excluded.region_code RETURNING id`,
+		"w1", "330305002", storage.Millis(made)).Scan(&again); err != nil || again != id {
+		t.Fatalf("upsert returned %d (%v), want %d", again, err, id)
+	}
+	var ms int64
+	var active bool
+	var payload []byte
+	if err := db.QueryRowContext(ctx, "SELECT made_at, active, payload FROM widgets WHERE id = $1", id).Scan(&ms, &active, &payload); err != nil {
+		t.Fatal(err)
+	}
+	if got := storage.FromMillis(ms); !got.Equal(made) || !active || len(payload) != 2 {
+		t.Errorf("round trip: %v %v %v", got, active, payload)
+	}
+	_, err = db.ExecContext(ctx, "INSERT INTO widgets (code, region_code, made_at) VALUES ('w1', 'x', 0)")
+	if !storage.IsUniqueViolation(err) {
+		t.Errorf("IsUniqueViolation(%v) = false", err)
+	}
+}
+
+func TestInTxRollsBackOnError(t *testing.T) {
+	db := storagetest.Open(t, testMigrations)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO widgets (code, region_code, made_at) VALUES ('r', 'x', 0)"); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	var n int
+	_ = db.QueryRowContext(ctx, "SELECT COUNT(*) FROM widgets").Scan(&n)
+	if n != 0 {
+		t.Errorf("rolled-back insert is visible: %d rows", n)
+	}
+}
+
+func TestSQLitePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"sqlite://./data/x.db":    "./data/x.db",
+		"sqlite:/tmp/x.db":        "/tmp/x.db",
+		"file:x.db?mode=rwc":      "x.db",
+		"x.db":                    "x.db",
+		"postgres://u@h/db":       "",
+		"postgresql://u@h/db?a=b": "",
+	} {
+		if got := storage.SQLitePath(in); got != want {
+			t.Errorf("SQLitePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
