@@ -1,0 +1,22 @@
+package web
+
+import "context"
+
+type csrfKey struct{}
+type requestIDKey struct{}
+
+// WithCSRFToken returns ctx carrying the session's CSRF token, for forms.
+func WithCSRFToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, csrfKey{}, token)
+}
+
+// CSRFToken returns the CSRF token in ctx, or "".
+func CSRFToken(ctx context.Context) string { s, _ := ctx.Value(csrfKey{}).(string); return s }
+
+// WithRequestID returns ctx carrying a request ID for logs.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request ID in ctx, or "".
+func RequestID(ctx context.Context) string { s, _ := ctx.Value(requestIDKey{}).(string); return s }
