@@ -1,0 +1,13 @@
+package audit
+
+import (
+	"embed"
+
+	"github.com/shaobing/shaobing/internal/openapi"
+)
+
+//go:embed openapi.json
+var openapiFiles embed.FS
+
+// OpenAPI describes the audit log API.
+var OpenAPI = openapi.Fragment{FS: openapiFiles, Name: "openapi.json"}
