@@ -1,0 +1,240 @@
+package regions
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shaobing/shaobing/internal/locale"
+	"github.com/shaobing/shaobing/internal/openapi"
+	"github.com/shaobing/shaobing/internal/scope"
+	"github.com/shaobing/shaobing/internal/web"
+	"github.com/shaobing/shaobing/internal/web/assets"
+)
+
+// testServer serves the module's routes on a real HTTP server; the principal
+// of each request comes from the X-Test-User header's entry in users.
+func testServer(t *testing.T, s *Institutions, users map[string]*scope.Principal) *httptest.Server {
+	t.Helper()
+	cat := locale.NewCatalog()
+	if err := cat.LoadAll(web.Messages, Messages); err != nil {
+		t.Fatal(err)
+	}
+	a, err := assets.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shell, err := web.New(cat, a, slog.New(slog.NewTextHandler(testWriter{t}, nil)), time.UTC, nil, Templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandlers(shell, s, func(ctx context.Context, id int64) (int, error) { return 7, nil })
+	mux := http.NewServeMux()
+	mux.Handle("GET /institutions", shell.Page(h.InstitutionList))
+	mux.Handle("GET /institutions/new", shell.Page(h.InstitutionNew))
+	mux.Handle("POST /institutions", shell.Page(h.InstitutionCreate))
+	mux.Handle("GET /institutions/{id}", shell.Page(h.InstitutionDetail))
+	mux.Handle("GET /institutions/{id}/edit", shell.Page(h.InstitutionEdit))
+	mux.Handle("GET /regions", shell.Page(h.RegionBrowse))
+	mux.Handle("GET /api/v1/institutions", shell.API(h.APIInstitutionList))
+	mux.Handle("POST /api/v1/institutions", shell.API(h.APIInstitutionCreate))
+	mux.Handle("GET /api/v1/institutions/{id}", shell.API(h.APIInstitutionGet))
+	mux.Handle("GET /api/v1/regions/{code}", shell.API(h.APIRegion))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := users[r.Header.Get("X-Test-User")]; p != nil {
+			r = r.WithContext(scope.WithPrincipal(r.Context(), p))
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func do(t *testing.T, srv *httptest.Server, user, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Test-User", user)
+	if method == http.MethodPost && strings.HasPrefix(path, "/api/") {
+		req.Header.Set("Content-Type", "application/json")
+	} else if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestRegionsAPIScope(t *testing.T) {
+	s := newInstitutions(t)
+	users := map[string]*scope.Principal{
+		"admin":    {UserID: 1, Username: "admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305"},
+		"township": {UserID: 2, Username: "t", Roles: []scope.Role{scope.Sampler}, RegionCode: "330305001"},
+	}
+	srv := testServer(t, s, users)
+
+	type view struct {
+		Code, Name, Level, Path string
+		Children                []struct{ Code, Name, Level string }
+	}
+	get := func(user, code string) (int, view) {
+		status, body := do(t, srv, user, "GET", "/api/v1/regions/"+code, "")
+		var v view
+		if status == 200 {
+			if err := json.Unmarshal([]byte(body), &v); err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+		}
+		return status, v
+	}
+
+	status, v := get("admin", "330305")
+	if status != 200 || v.Name != "洞头区" || v.Level != "district" || v.Path != "浙江省 温州市 洞头区" || len(v.Children) != 8 {
+		t.Fatalf("own district: %d %+v", status, v)
+	}
+	// Above the scope: only the branch leading down to it.
+	status, v = get("admin", "3303")
+	if status != 200 || len(v.Children) != 1 || v.Children[0].Code != "330305" {
+		t.Fatalf("own city: %d %+v", status, v)
+	}
+	status, v = get("township", "330305")
+	if status != 200 || len(v.Children) != 1 || v.Children[0].Code != "330305001" {
+		t.Fatalf("township user's district: %d %+v", status, v)
+	}
+	status, v = get("township", "330305001")
+	if status != 200 || len(v.Children) == 0 || v.Children[0].Level != "village" {
+		t.Fatalf("township user's township: %d %+v", status, v)
+	}
+	for _, tc := range []struct{ user, code string }{
+		{"admin", "330304"},       // a neighbouring district
+		{"township", "330305002"}, // a neighbouring township
+		{"admin", "999999"},       // no such code
+		{"admin", "abc"},
+	} {
+		if status, _ := get(tc.user, tc.code); status != 404 {
+			t.Errorf("%s GET %s = %d, want 404", tc.user, tc.code, status)
+		}
+	}
+	if status, _ := get("", "330305"); status != 401 {
+		t.Errorf("anonymous = %d, want 401", status)
+	}
+}
+
+func TestInstitutionAPI(t *testing.T) {
+	s := newInstitutions(t)
+	users := map[string]*scope.Principal{
+		"admin": {UserID: 1, Username: "admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305"},
+		"other": {UserID: 2, Username: "other", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330304"},
+	}
+	srv := testServer(t, s, users)
+
+	status, body := do(t, srv, "admin", "POST", "/api/v1/institutions", `{"name":"洞头区卫生健康局","type":"bureau","region_code":"330305"}`)
+	if status != 201 {
+		t.Fatalf("create = %d %s", status, body)
+	}
+	var created Institution
+	if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == 0 {
+		t.Fatalf("%s: %v", body, err)
+	}
+	id := "/api/v1/institutions/" + jsonInt(created.ID)
+
+	tests := []struct {
+		name, user, method, path, body string
+		status                         int
+		want                           string
+	}{
+		{"get own", "admin", "GET", id, "", 200, `"name":"洞头区卫生健康局"`},
+		{"get out of scope", "other", "GET", id, "", 404, ""},
+		{"list out of scope", "other", "GET", "/api/v1/institutions", "", 200, `"items":[]`},
+		{"list own", "admin", "GET", "/api/v1/institutions?type=bureau", "", 200, `"next_cursor":""`},
+		{"capture outside scope", "other", "POST", "/api/v1/institutions", `{"name":"x","type":"cdc","region_code":"330305"}`, 422, `"field":"region_code"`},
+		{"duplicate name", "admin", "POST", "/api/v1/institutions", `{"name":"洞头区卫生健康局","type":"cdc","region_code":"330305"}`, 422, `"field":"name"`},
+		{"unknown field", "admin", "POST", "/api/v1/institutions", `{"name":"x","kind":"cdc"}`, 400, `"field":"kind"`},
+		{"bad filter", "admin", "GET", "/api/v1/institutions?type=clinic", "", 422, `"field":"type"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := do(t, srv, tt.user, tt.method, tt.path, tt.body)
+			if status != tt.status || !strings.Contains(body, tt.want) {
+				t.Fatalf("= %d %s; want %d containing %s", status, body, tt.status, tt.want)
+			}
+		})
+	}
+}
+
+func TestInstitutionPages(t *testing.T) {
+	s := newInstitutions(t)
+	users := map[string]*scope.Principal{
+		"admin": {UserID: 1, Username: "admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305"},
+		"other": {UserID: 2, Username: "other", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330304"},
+	}
+	srv := testServer(t, s, users)
+	status, body := do(t, srv, "admin", "POST", "/institutions", "name=%E6%B4%9E%E5%A4%B4%E5%8C%BA%E5%8D%AB%E5%81%A5%E5%B1%80&type=bureau&region_code=330305&phone=0577-1234")
+	if status != 303 {
+		t.Fatalf("create form = %d %s", status, body)
+	}
+	created, _, err := s.List(admin("330305"), InstitutionFilter{})
+	if err != nil || len(created) != 1 {
+		t.Fatalf("after create: %v %v", created, err)
+	}
+	path := "/institutions/" + jsonInt(created[0].ID)
+
+	tests := []struct {
+		name, user, method, path, body string
+		status                         int
+		want                           string
+	}{
+		{"list", "admin", "GET", "/institutions", "", 200, "洞头区卫健局"},
+		{"list csv", "admin", "GET", "/institutions?format=csv", "", 200, "洞头区卫健局"},
+		{"detail", "admin", "GET", path, "", 200, "0577-1234"},
+		{"detail shows users", "admin", "GET", path, "", 200, ">7<"},
+		{"detail out of scope", "other", "GET", path, "", 404, ""},
+		{"edit", "admin", "GET", path + "/edit", "", 200, `value="洞头区卫健局"`},
+		{"new", "admin", "GET", "/institutions/new", "", 200, `value="330305"`},
+		{"form errors", "admin", "POST", "/institutions", "name=&type=bureau&region_code=330304", 422, "field-error"},
+		{"browse", "admin", "GET", "/regions", "", 200, "北岙街道"},
+		{"browse village level", "admin", "GET", "/regions?code=330305001", "", 200, "社区"},
+		{"browse out of scope", "admin", "GET", "/regions?code=330304", "", 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := do(t, srv, tt.user, tt.method, tt.path, tt.body)
+			if status != tt.status || !strings.Contains(body, tt.want) {
+				t.Fatalf("= %d; want %d containing %q; body:\n%s", status, tt.status, tt.want, body)
+			}
+		})
+	}
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// testWriter sends the shell's log to the test log, so a render error shows.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+func TestOpenAPIFragment(t *testing.T) {
+	d, err := openapi.Build(openapi.Platform, OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Operations()) < 4 {
+		t.Fatalf("operations = %v", d.Operations())
+	}
+}
