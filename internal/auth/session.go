@@ -1,0 +1,241 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shaobing/shaobing/internal/apperr"
+	"github.com/shaobing/shaobing/internal/audit"
+	"github.com/shaobing/shaobing/internal/scope"
+	"github.com/shaobing/shaobing/internal/storage"
+)
+
+// ErrLoginFailed is the one answer to every failed login: it does not say
+// whether the username exists, the password was wrong or the account is
+// locked or disabled.
+var ErrLoginFailed = apperr.New(apperr.Unauthorized, "wrong username or password, or the account is locked for a while; try again later")
+
+// errNoSession means the request carries no valid session or token.
+var errNoSession = apperr.New(apperr.Unauthorized, "sign in first")
+
+// account is what sign-in needs of a user row.
+type account struct {
+	id          int64
+	username    string
+	hash        string
+	roles       string
+	region      string
+	instID      int64
+	instRegion  sql.NullString
+	instActive  sql.NullBool
+	disabled    bool
+	lockedUntil sql.NullInt64
+}
+
+const accountColumns = `u.id, u.username, u.password_hash, u.roles, u.region_code, COALESCE(u.institution_id, 0),
+	i.region_code, i.active, u.disabled, u.locked_until`
+
+func (a *account) scanFields() []any {
+	return []any{&a.id, &a.username, &a.hash, &a.roles, &a.region, &a.instID, &a.instRegion, &a.instActive, &a.disabled, &a.lockedUntil}
+}
+
+// principal returns the account's principal, or nil when it may not act:
+// disabled, no roles left, or its institution gone or deactivated.
+func (a *account) principal() *scope.Principal {
+	roles := parseRoles(a.roles)
+	if a.disabled || len(roles) == 0 {
+		return nil
+	}
+	p := &scope.Principal{UserID: a.id, Username: a.username, Roles: roles, RegionCode: a.region}
+	if a.instID != 0 {
+		if !a.instActive.Valid || !a.instActive.Bool || !a.instRegion.Valid {
+			return nil
+		}
+		p.InstitutionID = a.instID
+		p.RegionCode = a.instRegion.String
+	}
+	return p
+}
+
+// Login checks a username and password and starts a session, returning the
+// session cookie's value. After Options.MaxFailedLogins consecutive
+// failures the account is locked for Options.LockoutDuration, during which
+// even the right password fails. Every failure answers ErrLoginFailed.
+func (s *Service) Login(ctx context.Context, username, password, clientAddr, userAgent string) (string, error) {
+	username = strings.ToLower(strings.TrimSpace(username))
+	var a account
+	err := s.db.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM users u LEFT JOIN institutions i ON i.id = u.institution_id WHERE u.username = $1",
+		username).Scan(a.scanFields()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Spend the time a real check takes, so timing does not tell
+		// whether the username exists.
+		if _, err := s.hash.verify(ctx, password, ""); err != nil {
+			return "", err
+		}
+		if err := s.audit.RecordOutside(ctx, audit.Entry{Action: "user.login", Outcome: audit.Denied, Detail: "unknown username"}); err != nil {
+			return "", err
+		}
+		return "", ErrLoginFailed
+	}
+	if err != nil {
+		return "", fmt.Errorf("auth: read user: %w", err)
+	}
+	ok, err := s.hash.verify(ctx, password, a.hash)
+	if err != nil {
+		return "", fmt.Errorf("auth: user %d: %w", a.id, err)
+	}
+	now := s.now()
+	denied := audit.Entry{Action: "user.login", ObjectType: "user", ObjectID: strconv.FormatInt(a.id, 10), Outcome: audit.Denied, RegionCode: a.region}
+	if a.lockedUntil.Valid && now.Before(storage.FromMillis(a.lockedUntil.Int64)) {
+		denied.Detail = "account locked"
+		return "", s.deny(ctx, denied)
+	}
+	if !ok {
+		denied.Detail = "wrong password"
+		return "", s.recordFailure(ctx, a.id, now, denied)
+	}
+	p := a.principal()
+	if p == nil {
+		denied.Detail = "account disabled or without scope"
+		return "", s.deny(ctx, denied)
+	}
+	ctx = scope.WithPrincipal(ctx, p)
+	var cookie string
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", a.id); err != nil {
+			return fmt.Errorf("auth: reset failed logins: %w", err)
+		}
+		// Sweep ended sessions now and then; sign-in is rare enough.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+			storage.Millis(now), storage.Millis(now.Add(-s.opts.IdleTimeout))); err != nil {
+			return fmt.Errorf("auth: sweep sessions: %w", err)
+		}
+		var err error
+		if cookie, err = s.startSession(ctx, tx, a.id, now, clientAddr, userAgent); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.login", ObjectType: "user", ObjectID: strconv.FormatInt(a.id, 10)})
+	})
+	if err != nil {
+		return "", err
+	}
+	return cookie, nil
+}
+
+// deny records a refused login and returns ErrLoginFailed.
+func (s *Service) deny(ctx context.Context, e audit.Entry) error {
+	if err := s.audit.RecordOutside(ctx, e); err != nil {
+		return err
+	}
+	return ErrLoginFailed
+}
+
+// recordFailure counts a wrong password; the failure that reaches the limit
+// locks the account and starts the count again. One UPDATE does it, so
+// concurrent attempts cannot slip past the limit.
+func (s *Service) recordFailure(ctx context.Context, userID int64, now time.Time, e audit.Entry) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var locked sql.NullInt64
+		err := tx.QueryRowContext(ctx, `UPDATE users SET
+			failed_logins = CASE WHEN failed_logins + 1 >= $1 THEN 0 ELSE failed_logins + 1 END,
+			locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END
+			WHERE id = $3 RETURNING locked_until`,
+			s.opts.MaxFailedLogins, storage.Millis(now.Add(s.opts.LockoutDuration)), userID).Scan(&locked)
+		if err != nil {
+			return fmt.Errorf("auth: count failed login: %w", err)
+		}
+		if locked.Valid && locked.Int64 > storage.Millis(now) {
+			e.Detail += "; account locked"
+		}
+		return s.audit.Record(ctx, tx, e)
+	})
+	if err != nil {
+		return err
+	}
+	return ErrLoginFailed
+}
+
+// startSession inserts a session for userID and returns its cookie value;
+// only the value's digest is stored.
+func (s *Service) startSession(ctx context.Context, q storage.Querier, userID int64, now time.Time, clientAddr, userAgent string) (string, error) {
+	cookie := randomToken(32)
+	if len(userAgent) > 256 {
+		userAgent = userAgent[:256]
+	}
+	_, err := q.ExecContext(ctx, `INSERT INTO sessions (id, user_id, csrf_token, created_at, last_seen_at, expires_at, user_agent, client_addr)
+		VALUES ($1, $2, $3, $4, $4, $5, $6, $7)`,
+		digest(cookie), userID, randomToken(32), storage.Millis(now), storage.Millis(now.Add(s.opts.AbsoluteTimeout)), userAgent, clientAddr)
+	if err != nil {
+		return "", fmt.Errorf("auth: start session: %w", err)
+	}
+	return cookie, nil
+}
+
+// newSession starts a session for the signed-in caller, after ChangePassword
+// ended the old ones.
+func (s *Service) newSession(ctx context.Context, clientAddr, userAgent string) (string, error) {
+	p, err := scope.FromContext(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.startSession(ctx, s.db, p.UserID, s.now(), clientAddr, userAgent)
+}
+
+// Logout ends the session whose cookie value is given.
+func (s *Service) Logout(ctx context.Context, cookie string) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", digest(cookie))
+		if err != nil {
+			return fmt.Errorf("auth: end session: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.logout"})
+	})
+}
+
+// session is a valid session found by its cookie.
+type session struct {
+	id        string
+	csrf      string
+	principal *scope.Principal
+}
+
+// session returns the valid session for a cookie value, sliding its idle
+// timeout; an unknown, expired or idle session, or one whose user may no
+// longer act, is errNoSession (and is deleted).
+func (s *Service) session(ctx context.Context, cookie string) (*session, error) {
+	id := digest(cookie)
+	var a account
+	var csrf string
+	var lastSeen, expires int64
+	err := s.db.QueryRowContext(ctx, "SELECT s.csrf_token, s.last_seen_at, s.expires_at, "+accountColumns+
+		" FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN institutions i ON i.id = u.institution_id WHERE s.id = $1", id).
+		Scan(append([]any{&csrf, &lastSeen, &expires}, a.scanFields()...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: read session: %w", err)
+	}
+	now := s.now()
+	p := a.principal()
+	if p == nil || !now.Before(storage.FromMillis(expires)) || !now.Before(storage.FromMillis(lastSeen).Add(s.opts.IdleTimeout)) {
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", id); err != nil {
+			return nil, fmt.Errorf("auth: end session: %w", err)
+		}
+		return nil, errNoSession
+	}
+	if now.Sub(storage.FromMillis(lastSeen)) > touchEvery {
+		if _, err := s.db.ExecContext(ctx, "UPDATE sessions SET last_seen_at = $1 WHERE id = $2", storage.Millis(now), id); err != nil {
+			return nil, fmt.Errorf("auth: touch session: %w", err)
+		}
+	}
+	return &session{id: id, csrf: csrf, principal: p}, nil
+}
