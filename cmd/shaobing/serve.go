@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/shaobing/shaobing/internal/regions"
+	"github.com/shaobing/shaobing/internal/server"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("serve", stdout)
+	addrDef := os.Getenv("SHAOBING_ADDR")
+	if addrDef == "" {
+		addrDef = "127.0.0.1:8080"
+	}
+	addr := fs.String("addr", addrDef, "listen address HOST:PORT (env SHAOBING_ADDR)")
+	dbURL := dbFlag(fs)
+	tlsCert := fs.String("tls-cert", os.Getenv("SHAOBING_TLS_CERT"), "TLS certificate file (env SHAOBING_TLS_CERT)")
+	tlsKey := fs.String("tls-key", os.Getenv("SHAOBING_TLS_KEY"), "TLS key file (env SHAOBING_TLS_KEY)")
+	trustProxy := fs.Bool("trust-proxy", os.Getenv("SHAOBING_TRUST_PROXY") == "1", "take the client address from X-Forwarded-For (only behind a proxy that sets it; env SHAOBING_TRUST_PROXY=1)")
+	behindTLS := fs.Bool("behind-tls-proxy", os.Getenv("SHAOBING_BEHIND_TLS_PROXY") == "1", "a TLS-terminating proxy is in front: mark cookies Secure (env SHAOBING_BEHIND_TLS_PROXY=1)")
+	logJSON := fs.Bool("log-json", os.Getenv("SHAOBING_LOG_JSON") == "1", "write logs as JSON (env SHAOBING_LOG_JSON=1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	if *logJSON {
+		handler = slog.NewJSONHandler(os.Stderr, nil)
+	}
+	log := slog.New(handler)
+
+	db, err := openMigrated(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tree, err := regions.LoadTree()
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{DB: db, Tree: tree, Log: log, Secure: *tlsCert != "" || *behindTLS, TrustProxy: *trustProxy})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go srv.RunBackground(bgCtx)
+
+	scheme := "http"
+	if *tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info("serving", "url", scheme+"://"+ln.Addr().String(), "database", db.Location)
+	fmt.Fprintf(stdout, "shaobing is running at %s://%s\n", scheme, ln.Addr().String())
+
+	errc := make(chan error, 1)
+	go func() {
+		if *tlsCert != "" {
+			errc <- httpSrv.ServeTLS(ln, *tlsCert, *tlsKey)
+		} else {
+			errc <- httpSrv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	stopBackground()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+// Package server assembles shaobing's HTTP server: it builds each module's
+// handlers from the shared dependencies and lists every route in routes.go.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shaobing/shaobing/internal/audit"
+	"github.com/shaobing/shaobing/internal/auth"
+	"github.com/shaobing/shaobing/internal/deadlines"
+	"github.com/shaobing/shaobing/internal/locale"
+	"github.com/shaobing/shaobing/internal/openapi"
+	"github.com/shaobing/shaobing/internal/people"
+	"github.com/shaobing/shaobing/internal/regions"
+	"github.com/shaobing/shaobing/internal/settings"
+	"github.com/shaobing/shaobing/internal/storage"
+	"github.com/shaobing/shaobing/internal/tabular"
+	"github.com/shaobing/shaobing/internal/web"
+	"github.com/shaobing/shaobing/internal/web/assets"
+)
+
+// Migrations lists every module's schema, in dependency order.
+func Migrations() []storage.Migrations {
+	return []storage.Migrations{
+		regions.Migrations,
+		auth.Migrations,
+		audit.Migrations,
+		settings.Migrations,
+		deadlines.Migrations,
+		people.Migrations,
+	}
+}
+
+// Messages lists every module's translations.
+func Messages() []locale.Source {
+	return []locale.Source{
+		web.Messages,
+		tabular.Messages,
+		audit.Messages,
+		auth.Messages,
+		settings.Messages,
+		deadlines.Messages,
+		regions.Messages,
+		people.Messages,
+	}
+}
+
+// OpenAPI lists every module's part of the JSON API's OpenAPI document.
+func OpenAPI() []openapi.Fragment {
+	return []openapi.Fragment{
+		openapi.Platform,
+		audit.OpenAPI,
+		auth.OpenAPI,
+		deadlines.OpenAPI,
+		regions.OpenAPI,
+		people.OpenAPI,
+	}
+}
+
+// Config is what the server needs from its caller.
+type Config struct {
+	DB     *storage.DB
+	Tree   *regions.Tree
+	Log    *slog.Logger
+	Secure bool             // served over TLS (or behind a TLS proxy): cookies get Secure
+	Now    func() time.Time // the clock; time.Now when nil
+	// TrustProxy makes the audit log take the client address from the last
+	// X-Forwarded-For hop: set it only behind a reverse proxy.
+	TrustProxy bool
+}
+
+// Server is the assembled application.
+type Server struct {
+	cfg      Config
+	shell    *web.Shell
+	registry *prometheus.Registry
+	metrics  *web.Metrics
+	handler  http.Handler
+	openapi  *openapi.Document // served at /api/v1/openapi.json
+	patterns []string          // every route pattern, for the OpenAPI sync test
+	audit    *audit.Log
+	auditH   *audit.Handler
+	auth     *auth.Service
+	regions  *regions.Handlers
+	people   *people.Handlers
+
+	// Deadlines and settings.
+	settings   *settings.Store
+	settingsH  *settings.Handler
+	deadlines  *deadlines.Engine
+	deadlinesH *deadlines.Handler
+}
+
+// New builds the server: it loads the translations and parses every template,
+// so a broken one fails here rather than on a user's request.
+func New(cfg Config) (*Server, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cat := locale.NewCatalog()
+	if err := cat.LoadAll(Messages()...); err != nil {
+		return nil, err
+	}
+	a, err := assets.New()
+	if err != nil {
+		return nil, fmt.Errorf("server: assets: %w", err)
+	}
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return nil, fmt.Errorf("server: time zone: %w", err)
+	}
+	shell, err := web.New(cat, a, cfg.Log, loc, navigation(), templates()...)
+	if err != nil {
+		return nil, err
+	}
+	shell.Secure = cfg.Secure
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{cfg: cfg, shell: shell, registry: reg, metrics: web.NewMetrics(reg)}
+	if s.openapi, err = openapi.Build(OpenAPI()...); err != nil {
+		return nil, err
+	}
+	s.audit = audit.New(cfg.DB, cfg.Now)
+	s.auditH = audit.NewHandler(s.audit, shell)
+	// Deadlines and settings.
+	s.settings = settings.New(cfg.DB, s.audit, cfg.Now)
+	s.settingsH = settings.NewHandler(s.settings, shell)
+	s.deadlines = deadlines.New(cfg.DB, s.settings, cfg.Now)
+	s.deadlines.Log = cfg.Log
+	s.deadlinesH = deadlines.NewHandler(s.deadlines, shell)
+	// Accounts, then regions and institutions (whose detail page counts an
+	// institution's users).
+	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{})
+	s.regions = regions.NewHandlers(shell, regions.NewInstitutions(cfg.DB, cfg.Tree, s.audit, cfg.Now), s.auth.CountInstitutionUsers)
+	// People.
+	s.people = people.NewHandlers(shell, people.NewRegistry(cfg.DB, cfg.Tree, s.audit, cfg.Now))
+	rt := newRouteTable()
+	s.routes(rt)
+	s.patterns = rt.patterns
+	s.handler = shell.Observe(s.metrics, audit.MiddlewareWith(cfg.TrustProxy)(s.auth.Middleware(rt.mux)))
+	return s, nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// RunBackground runs the server's background work — the deadline scheduler —
+// until ctx is done. Every instance may run it: the scheduler coordinates
+// through the database, so each due deadline moves once.
+func (s *Server) RunBackground(ctx context.Context) {
+	s.deadlines.Run(ctx, 30*time.Second)
+}
+
+// Shell returns the web shell, for tests.
+func (s *Server) Shell() *web.Shell { return s.shell }
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only when the database answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.DB.PingContext(ctx); err != nil {
+		s.cfg.Log.Warn("not ready", "err", err)
+		web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": s.cfg.DB.Dialect.String()})
+}
+
+// setLanguage stores the chosen language in a cookie and goes back.
+func (s *Server) setLanguage(w http.ResponseWriter, r *http.Request) {
+	lang, ok := locale.Parse(r.URL.Query().Get("to"))
+	if !ok {
+		lang = locale.ZhCN
+	}
+	http.SetCookie(w, &http.Cookie{Name: locale.CookieName, Value: string(lang), Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.cfg.Secure})
+	next := r.URL.Query().Get("next")
+	if next == "" || next[0] != '/' || (len(next) > 1 && (next[1] == '/' || next[1] == '\\')) {
+		next = "/"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
