@@ -50,9 +50,9 @@ func TestEveryMessageInBothLanguages(t *testing.T) {
 // world is a district with two townships, a person in each, a bureau admin
 // for the district and an epidemiologist for each township.
 type world struct {
-	srv               *httptest.Server
-	db                *storage.DB
-	personA, personB  people.Person
+	srv                *httptest.Server
+	db                 *storage.DB
+	personA, personB   people.Person
 	tokenA, tokenAdmin string
 }
 
@@ -281,4 +281,3 @@ func TestFormsNeedTheCSRFToken(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
