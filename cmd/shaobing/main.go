@@ -27,6 +27,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {cmdServe, "run the web server and API (migrates first)"},
 		"migrate": {cmdMigrate, "apply pending database migrations"},
+		"import":  {cmdImport, "bulk-load people from CSV or .xlsx as a user, with a row-by-row report"},
 		"backup":  {cmdBackup, "write a consistent copy of a SQLite database (PostgreSQL: explains pg_dump)"},
 		"audit":   {cmdAudit, "verify the audit log's hash chain (exits non-zero when broken)"},
 		"demo":    {cmdDemo, "load a demo district: institutions, synthetic residents, one user per role"},

@@ -239,3 +239,24 @@ func (s *Service) session(ctx context.Context, cookie string) (*session, error) 
 	}
 	return &session{id: id, csrf: csrf, principal: p}, nil
 }
+
+// PrincipalFor returns the principal of a user by name, for command-line
+// work done on that user's behalf (import, export): the same roles and scope
+// as their sessions and tokens, and audited as them. A disabled user, or one
+// who may not act, is not found.
+func (s *Service) PrincipalFor(ctx context.Context, username string) (*scope.Principal, error) {
+	var a account
+	err := s.db.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM users u LEFT JOIN institutions i ON i.id = u.institution_id WHERE u.username = $1",
+		strings.ToLower(strings.TrimSpace(username))).Scan(a.scanFields()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, apperr.NotFoundf("no user %q", username)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: look up %s: %w", username, err)
+	}
+	p := a.principal()
+	if p == nil {
+		return nil, apperr.NotFoundf("user %q is disabled or has no roles", username)
+	}
+	return p, nil
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shaobing/shaobing/internal/audit"
+	"github.com/shaobing/shaobing/internal/people"
+	"github.com/shaobing/shaobing/internal/regions"
+	"github.com/shaobing/shaobing/internal/scope"
+	"github.com/shaobing/shaobing/internal/tabular"
+)
+
+// cmdImport bulk-loads a CSV or .xlsx file on behalf of a user, with that
+// user's scope, writing the row-by-row report as JSON. Kinds: people.
+func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "people" {
+		fmt.Fprintln(stdout, "usage: shaobing import people --file F --as USERNAME [--format csv|xlsx] [--db URL]\n\n"+
+			"The file's header row: id_type,id_number,name,phone,region_code,no_phone,address,tags.\n"+
+			"Good rows are kept, bad rows are reported with their row numbers; the report is printed as JSON.")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			return nil
+		}
+		return errors.New("expected the kind to import: people")
+	}
+	fs := newFlagSet("import people", stdout)
+	dbURL := dbFlag(fs)
+	file := fs.String("file", "", "the CSV or .xlsx file to import")
+	as := fs.String("as", "", "the user the import acts as: their scope limits it and the audit log names them")
+	format := fs.String("format", "", "csv or xlsx (default: from the file name)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *file == "" || *as == "" {
+		return errors.New("--file and --as are required")
+	}
+	f := *format
+	if f == "" {
+		f = strings.TrimPrefix(filepath.Ext(*file), ".")
+	}
+	ft, err := tabular.ParseFormat(f)
+	if err != nil {
+		return fmt.Errorf("--format: %w", err)
+	}
+	src, err := os.Open(*file)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	svc, db, err := openAuth(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := svc.PrincipalFor(ctx, *as)
+	if err != nil {
+		return err
+	}
+	if err := p.Require(people.Roles...); err != nil {
+		return fmt.Errorf("%s may not import people: %w", *as, err)
+	}
+	tree, err := regions.LoadTree()
+	if err != nil {
+		return err
+	}
+	reg := people.NewRegistry(db, tree, audit.New(db, time.Now), time.Now)
+	res, err := reg.Import(scope.WithPrincipal(ctx, p), src, ft)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(res)
+}
