@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -150,7 +151,9 @@ func merge(doc map[string]any, f Fragment, from map[string]string) error {
 		return err
 	}
 	name := f.Name
-	for k := range frag {
+	// Walk keys in sorted order so the first problem reported never depends
+	// on map order.
+	for _, k := range slices.Sorted(maps.Keys(frag)) {
 		if k != "paths" && k != "components" {
 			return fmt.Errorf("openapi: %s: unexpected top-level field %q (a fragment holds paths and components)", name, k)
 		}
@@ -159,7 +162,8 @@ func merge(doc map[string]any, f Fragment, from map[string]string) error {
 	if err != nil {
 		return err
 	}
-	for p, item := range paths {
+	for _, p := range slices.Sorted(maps.Keys(paths)) {
+		item := paths[p]
 		key := "paths." + p
 		if prev, dup := from[key]; dup {
 			return fmt.Errorf("openapi: path %s is in both %s and %s", p, prev, name)
@@ -171,7 +175,7 @@ func merge(doc map[string]any, f Fragment, from map[string]string) error {
 	if err != nil {
 		return err
 	}
-	for kind := range comps {
+	for _, kind := range slices.Sorted(maps.Keys(comps)) {
 		if !slices.Contains(componentKinds, kind) {
 			return fmt.Errorf("openapi: %s: unexpected component kind %q", name, kind)
 		}
@@ -179,7 +183,8 @@ func merge(doc map[string]any, f Fragment, from map[string]string) error {
 		if err != nil {
 			return err
 		}
-		for k, v := range entries {
+		for _, k := range slices.Sorted(maps.Keys(entries)) {
+			v := entries[k]
 			key := kind + "." + k
 			if prev, dup := from[key]; dup {
 				return fmt.Errorf("openapi: components.%s.%s is in both %s and %s", kind, k, prev, name)
