@@ -373,26 +373,6 @@ func MessageKeys() []string {
 	}
 }
 
-// ZhMessages holds the Simplified Chinese message for each error code; the
-// %v verbs take the error's Args in order.
-var ZhMessages = map[string]string{
-	CodeRequired:        "此项为必填项",
-	CodeIDLength:        "身份证号应为18位（旧版为15位），当前为%v位",
-	CodeIDLengthRange:   "证件号码应为%v至%v位，当前为%v位",
-	CodeIDSeparator:     "证件号码中不能有空格或连字符，请删除后再输入",
-	CodeIDChars:         "证件号码第%v位的字符%v无效",
-	CodeIDCheckChar:     "身份证号校验位错误，请逐位核对号码",
-	CodeIDBirthDate:     "身份证号第7至14位%v不是有效的出生日期",
-	CodeIDEarlyBirth:    "身份证号中的出生日期%v早于1900年",
-	CodeIDFutureBirth:   "身份证号中的出生日期%v晚于今天",
-	CodeIDLegacy15:      "15位旧身份证号格式错误，请输入18位身份证号",
-	CodeIDRegion:        "身份证号前6位%v不是有效的地区代码",
-	CodeIDHKMacauFormat: "港澳居民来往内地通行证号码应为H或M加8位数字（旧版为10位数字）",
-	CodeIDTaiwanFormat:  "台湾居民来往大陆通行证号码应为8位数字（旧版为10位数字）",
-	CodePhoneFormat:     "请输入以13至19开头的11位大陆手机号码",
-	CodeIDTypeUnknown:   "未知的证件类型%v",
-}
-
 // EnMessages holds the English message for each error code; it is also the
 // message the errors carry.
 var EnMessages = map[string]string{
