@@ -1,0 +1,348 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/shaobing/shaobing/internal/apperr"
+)
+
+// GroupCommitOptions tune a GroupCommit. Zero values take the defaults noted.
+type GroupCommitOptions struct {
+	// MaxBatch is the most items one transaction holds (default 512).
+	MaxBatch int
+	// MaxWait is how long a batch that is not full may linger for more items
+	// once it has its first. It applies only while writes are arriving
+	// concurrently (this worker's previous batch held more than one item): an
+	// isolated write on an idle system commits at once. Zero (the default)
+	// never lingers: a batch starts as soon as a worker is free and takes
+	// everything that queued during the previous commit, so batches grow with
+	// load on their own.
+	MaxWait time.Duration
+	// QueueLimit is how many items may wait for a batch; beyond it Do fails at
+	// once with apperr.Unavailable instead of queueing work the server cannot
+	// finish in time (default 4 × MaxBatch).
+	QueueLimit int
+	// Workers is how many transactions may be open at once (default 1). SQLite
+	// has one writer, so more than 1 only adds lock waits there; PostgreSQL
+	// overlaps one batch's commit with the next batch's statements.
+	Workers int
+	// OnBatch, when set, is called after each transaction with its size, how
+	// long it took (begin to commit) and its error, e.g. to feed a histogram.
+	OnBatch func(size int, took time.Duration, err error)
+}
+
+// GroupCommit batches concurrent writes into one transaction; each caller's Do
+// returns only after the transaction holding its item has committed (durable),
+// or with that item's own error. One fsync then covers a whole batch, which is
+// how the write rate rises above the disk's fsync rate without weakening
+// durability.
+//
+// Per-item isolation is apply's job: it returns one error per item, and an
+// item whose error is non-nil must leave no trace while the others commit.
+// The simplest way is SavepointEach (each item under its own SAVEPOINT,
+// rolled back on error); an apply that validates before writing and uses
+// statements that cannot fail per item (INSERT … ON CONFLICT DO NOTHING) may
+// skip the savepoints.
+//
+// A caller whose ctx ends before its item is taken into a batch is dropped
+// and gets ctx's error; once taken, the item's write goes ahead and Do still
+// returns ctx's error, so the caller cannot tell whether it committed. Writes
+// that go through a GroupCommit must therefore be idempotent by a client-
+// supplied id: the client retries with the same id and gets the same outcome.
+type GroupCommit[T, R any] struct {
+	db    *DB
+	opts  GroupCommitOptions
+	apply func(ctx context.Context, tx *sql.Tx, items []T) ([]R, []error)
+
+	mu     sync.RWMutex // guards closed against sends on the closed queue
+	closed bool
+	queue  chan *pending[T, R]
+	wg     sync.WaitGroup
+}
+
+// An item's states: waiting in the queue, taken into a batch, or abandoned by
+// its caller before any batch took it.
+const (
+	itemWaiting int32 = iota
+	itemTaken
+	itemAbandoned
+)
+
+type pending[T, R any] struct {
+	item  T
+	state atomic.Int32
+	done  chan outcome[R] // buffered: a worker never blocks on a departed caller
+}
+
+type outcome[R any] struct {
+	result R
+	err    error
+}
+
+// NewGroupCommit starts the workers of a group committer over db. apply writes
+// one batch inside tx and returns a result and an error for each item, in
+// order; it must not commit or roll back tx.
+func NewGroupCommit[T, R any](db *DB, opts GroupCommitOptions, apply func(ctx context.Context, tx *sql.Tx, items []T) ([]R, []error)) *GroupCommit[T, R] {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.QueueLimit <= 0 {
+		opts.QueueLimit = 4 * opts.MaxBatch
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 1
+	}
+	g := &GroupCommit[T, R]{db: db, opts: opts, apply: apply, queue: make(chan *pending[T, R], opts.QueueLimit)}
+	for range opts.Workers {
+		g.wg.Add(1)
+		go g.work()
+	}
+	return g
+}
+
+// ErrClosed is the cause of the Unavailable error Do returns after Close.
+var ErrClosed = errors.New("storage: group commit closed")
+
+// Do queues item for the next batch and waits until that batch has committed.
+// It fails at once with apperr.Unavailable (HTTP 503 with Retry-After) when
+// the queue is full or the committer is closed.
+func (g *GroupCommit[T, R]) Do(ctx context.Context, item T) (R, error) {
+	var zero R
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	p := &pending[T, R]{item: item, done: make(chan outcome[R], 1)}
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return zero, apperr.Wrap(ErrClosed, apperr.Unavailable, "the server is shutting down; retry shortly")
+	}
+	select {
+	case g.queue <- p:
+		g.mu.RUnlock()
+	default:
+		g.mu.RUnlock()
+		return zero, apperr.New(apperr.Unavailable, "the server is busy; retry shortly")
+	}
+	select {
+	case o := <-p.done:
+		return o.result, o.err
+	case <-ctx.Done():
+		// If no batch has taken it, the item is dropped; otherwise its write
+		// proceeds and the client's retry with the same id settles it.
+		p.state.CompareAndSwap(itemWaiting, itemAbandoned)
+		return zero, ctx.Err()
+	}
+}
+
+// Pending returns how many items wait for a batch, e.g. for a queue-depth gauge.
+func (g *GroupCommit[T, R]) Pending() int { return len(g.queue) }
+
+// Close stops accepting items, commits every item already queued, and returns
+// when the workers have stopped. Do after Close fails with apperr.Unavailable.
+func (g *GroupCommit[T, R]) Close() {
+	g.mu.Lock()
+	if !g.closed {
+		g.closed = true
+		close(g.queue)
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+}
+
+// work is one worker: it takes batches off the queue until it is closed and empty.
+func (g *GroupCommit[T, R]) work() {
+	defer g.wg.Done()
+	batch := make([]*pending[T, R], 0, g.opts.MaxBatch)
+	prevSize := 0
+	for {
+		batch = batch[:0]
+		p, ok := <-g.queue
+		if !ok {
+			return
+		}
+		batch = g.take(batch, p)
+		// Whatever queued while the previous batch committed joins this one.
+	drain:
+		for len(batch) < g.opts.MaxBatch {
+			select {
+			case p, ok := <-g.queue:
+				if !ok {
+					break drain
+				}
+				batch = g.take(batch, p)
+			default:
+				break drain
+			}
+		}
+		if g.opts.MaxWait > 0 && prevSize > 1 && len(batch) < g.opts.MaxBatch {
+			batch = g.linger(batch)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		prevSize = len(batch)
+		g.commit(batch)
+	}
+}
+
+// take adds p to batch unless its caller has already gone.
+func (g *GroupCommit[T, R]) take(batch []*pending[T, R], p *pending[T, R]) []*pending[T, R] {
+	if p.state.CompareAndSwap(itemWaiting, itemTaken) {
+		batch = append(batch, p)
+	}
+	return batch
+}
+
+// linger collects more items for up to MaxWait or until the batch is full.
+func (g *GroupCommit[T, R]) linger(batch []*pending[T, R]) []*pending[T, R] {
+	timer := time.NewTimer(g.opts.MaxWait)
+	defer timer.Stop()
+	for len(batch) < g.opts.MaxBatch {
+		select {
+		case p, ok := <-g.queue:
+			if !ok {
+				return batch
+			}
+			batch = g.take(batch, p)
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commit runs one batch and hands every caller its outcome. Items that failed
+// with a serialization failure or deadlock (PostgreSQL 40001/40P01) — or the
+// whole batch, when the commit itself failed that way — are tried once more
+// in a fresh transaction.
+func (g *GroupCommit[T, R]) commit(batch []*pending[T, R]) {
+	items := make([]T, len(batch))
+	for i, p := range batch {
+		items[i] = p.item
+	}
+	results, errs, err := g.run(items)
+	if err != nil && isRetryable(err) {
+		results, errs, err = g.run(items)
+	}
+	if err != nil {
+		for _, p := range batch {
+			p.done <- outcome[R]{err: err}
+		}
+		return
+	}
+	var again []int
+	for i, e := range errs {
+		if e != nil && isRetryable(e) {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		retry := make([]T, len(again))
+		for j, i := range again {
+			retry[j] = items[i]
+		}
+		rres, rerrs, rerr := g.run(retry)
+		for j, i := range again {
+			if rerr != nil {
+				errs[i] = rerr
+			} else {
+				results[i], errs[i] = rres[j], rerrs[j]
+			}
+		}
+	}
+	for i, p := range batch {
+		if errs[i] != nil {
+			p.done <- outcome[R]{err: errs[i]}
+		} else {
+			p.done <- outcome[R]{result: results[i]}
+		}
+	}
+}
+
+// run applies items in one transaction and commits it. A non-nil error means
+// nothing was committed; otherwise errs says which items were left out.
+func (g *GroupCommit[T, R]) run(items []T) (results []R, errs []error, err error) {
+	start := time.Now()
+	defer func() {
+		if g.opts.OnBatch != nil {
+			g.opts.OnBatch(len(items), time.Since(start), err)
+		}
+	}()
+	// The batch serves many callers, so no one caller's ctx may cancel it.
+	ctx := context.Background()
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage: group commit begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			err = fmt.Errorf("storage: group commit apply panicked: %v", p)
+		}
+	}()
+	results, errs = g.apply(ctx, tx, items)
+	if len(results) != len(items) || len(errs) != len(items) {
+		_ = tx.Rollback()
+		return nil, nil, fmt.Errorf("storage: group commit apply returned %d results and %d errors for %d items", len(results), len(errs), len(items))
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, fmt.Errorf("storage: group commit: %w", err)
+	}
+	return results, errs, nil
+}
+
+// isRetryable reports a PostgreSQL serialization failure or deadlock: the
+// transaction lost a race and may succeed if simply run again.
+func isRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// Savepoint runs fn under a savepoint of tx: if fn fails, everything it wrote
+// is rolled back and tx stays usable (on PostgreSQL a failed statement would
+// otherwise abort the whole transaction). name must be a plain SQL identifier.
+func Savepoint(ctx context.Context, tx *sql.Tx, name string, fn func() error) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("storage: savepoint %s: %w", name, err)
+	}
+	if err := fn(); err != nil {
+		if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+name); rbErr != nil {
+			return errors.Join(err, fmt.Errorf("storage: rollback to savepoint %s: %w", name, rbErr))
+		}
+		if _, relErr := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); relErr != nil {
+			return errors.Join(err, fmt.Errorf("storage: release savepoint %s: %w", name, relErr))
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+		return fmt.Errorf("storage: release savepoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// SavepointEach is an apply function for GroupCommit built from a per-item
+// write: each item runs under its own savepoint, so a failing item leaves no
+// trace while the rest of the batch commits.
+func SavepointEach[T, R any](write func(ctx context.Context, tx *sql.Tx, item T) (R, error)) func(ctx context.Context, tx *sql.Tx, items []T) ([]R, []error) {
+	return func(ctx context.Context, tx *sql.Tx, items []T) ([]R, []error) {
+		results := make([]R, len(items))
+		errs := make([]error, len(items))
+		for i, item := range items {
+			errs[i] = Savepoint(ctx, tx, "group_item", func() error {
+				var err error
+				results[i], err = write(ctx, tx, item)
+				return err
+			})
+		}
+		return results, errs
+	}
+}

@@ -1,0 +1,475 @@
+package storage_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/shaobing/shaobing/internal/apperr"
+	"github.com/shaobing/shaobing/internal/storage"
+	"github.com/shaobing/shaobing/internal/storage/storagetest"
+)
+
+// specimenMigrations is a stand-in for the screening module's hot table: a
+// client-supplied id that must be stored once, and a deferred foreign key that
+// is checked only at commit (to make a whole batch fail).
+var specimenMigrations = storage.Migrations{Module: "gc", FS: fstest.MapFS{
+	"0001_specimens.sql": {Data: []byte(`
+CREATE TABLE gc_sites (id INTEGER PRIMARY KEY);
+INSERT INTO gc_sites (id) VALUES (1);
+CREATE TABLE gc_specimens (
+  id {{pk}},
+  barcode TEXT NOT NULL UNIQUE,
+  site_id INTEGER NOT NULL REFERENCES gc_sites (id) DEFERRABLE INITIALLY DEFERRED,
+  payload TEXT NOT NULL
+);
+`)},
+}}
+
+type specimen struct {
+	Barcode string
+	Site    int
+	Payload string
+}
+
+func insertSpecimen(ctx context.Context, tx *sql.Tx, s specimen) (int64, error) {
+	site := s.Site
+	if site == 0 {
+		site = 1
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, "INSERT INTO gc_specimens (barcode, site_id, payload) VALUES ($1, $2, $3) RETURNING id",
+		s.Barcode, site, s.Payload).Scan(&id)
+	return id, err
+}
+
+// openPair returns two handles on one fresh database: the committer writes
+// through the first, the test checks visibility through the second.
+func openPair(t *testing.T) (*storage.DB, *storage.DB) {
+	t.Helper()
+	url := storagetest.URL(t)
+	ctx := context.Background()
+	open := func() *storage.DB {
+		db, err := storage.Open(ctx, url)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	w := open()
+	if err := w.Migrate(ctx, specimenMigrations); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return w, open()
+}
+
+// gate makes the first batch wait until release is closed, so a test can line
+// up the items of the next batch deterministically.
+type gate struct {
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newGate() *gate { return &gate{started: make(chan struct{}), release: make(chan struct{})} }
+
+func (g *gate) wrap(apply func(context.Context, *sql.Tx, []specimen) ([]int64, []error)) func(context.Context, *sql.Tx, []specimen) ([]int64, []error) {
+	return func(ctx context.Context, tx *sql.Tx, items []specimen) ([]int64, []error) {
+		first := false
+		g.once.Do(func() { first = true })
+		if first {
+			close(g.started)
+			<-g.release
+		}
+		return apply(ctx, tx, items)
+	}
+}
+
+// waitPending waits until n items are queued behind the gated batch.
+func waitPending[T, R any](t *testing.T, gc *storage.GroupCommit[T, R], n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for gc.Pending() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d items queued", gc.Pending(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func countRows(t *testing.T, db *storage.DB, where string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM gc_specimens WHERE "+where, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestGroupCommitConcurrentWritesAreDurableOnReturn(t *testing.T) {
+	w, r := openPair(t)
+	var batches, maxBatch atomic.Int64
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{
+		MaxBatch: 128,
+		OnBatch: func(size int, _ time.Duration, err error) {
+			batches.Add(1)
+			if int64(size) > maxBatch.Load() {
+				maxBatch.Store(int64(size))
+			}
+		},
+	}, storage.SavepointEach(insertSpecimen))
+	defer gc.Close()
+	ctx := context.Background()
+	const writers, each = 200, 20
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for wi := range writers {
+		wg.Go(func() {
+			for i := range each {
+				code := fmt.Sprintf("S%03d-%02d", wi, i)
+				id, err := gc.Do(ctx, specimen{Barcode: code, Payload: "p"})
+				if err != nil {
+					errc <- fmt.Errorf("%s: %w", code, err)
+					return
+				}
+				// Another connection must already see the row: Do returned
+				// only after the commit.
+				var got int64
+				if err := r.QueryRowContext(ctx, "SELECT id FROM gc_specimens WHERE barcode = $1", code).Scan(&got); err != nil || got != id {
+					errc <- fmt.Errorf("%s not visible after Do returned: id %d, got %d, %v", code, id, got, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if n := countRows(t, r, "1 = 1"); n != writers*each {
+		t.Errorf("rows = %d, want %d", n, writers*each)
+	}
+	var distinct int
+	if err := r.QueryRowContext(ctx, "SELECT COUNT(DISTINCT barcode) FROM gc_specimens").Scan(&distinct); err != nil || distinct != writers*each {
+		t.Errorf("distinct barcodes = %d (%v), want %d", distinct, err, writers*each)
+	}
+	if batches.Load() >= writers*each || maxBatch.Load() < 2 {
+		t.Errorf("%d transactions for %d writes (largest %d): nothing was grouped", batches.Load(), writers*each, maxBatch.Load())
+	}
+	t.Logf("%d writes in %d transactions, largest %d", writers*each, batches.Load(), maxBatch.Load())
+}
+
+func TestGroupCommitFailingItemLeavesBatchMatesAlone(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	if _, err := w.ExecContext(ctx, "INSERT INTO gc_specimens (barcode, site_id, payload) VALUES ('TAKEN', 1, 'old')"); err != nil {
+		t.Fatal(err)
+	}
+	g := newGate()
+	var sizes []int
+	var mu sync.Mutex
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{OnBatch: func(size int, _ time.Duration, _ error) {
+		mu.Lock()
+		sizes = append(sizes, size)
+		mu.Unlock()
+	}}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	defer gc.Close()
+
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	codes := []string{"A", "TAKEN", "B", "B", "C"}
+	errs := make([]error, len(codes))
+	var wg sync.WaitGroup
+	for i, code := range codes {
+		wg.Go(func() { _, errs[i] = gc.Do(ctx, specimen{Barcode: code, Payload: "new"}) })
+		waitPending(t, gc, i+1) // queue them in order, so the first B wins
+	}
+	close(g.release)
+	wg.Wait()
+
+	want := []bool{true, false, true, false, true}
+	for i, code := range codes {
+		if ok := errs[i] == nil; ok != want[i] {
+			t.Errorf("item %d (%s): err = %v, want success %v", i, code, errs[i], want[i])
+		}
+		if !want[i] && !storage.IsUniqueViolation(errs[i]) {
+			t.Errorf("item %d (%s): err = %v, want a unique violation", i, code, errs[i])
+		}
+	}
+	for code, n := range map[string]int{"A": 1, "B": 1, "C": 1, "FIRST": 1, "TAKEN": 1} {
+		if got := countRows(t, r, "barcode = $1", code); got != n {
+			t.Errorf("%s rows = %d, want %d", code, got, n)
+		}
+	}
+	if got := countRows(t, r, "barcode = 'TAKEN' AND payload = 'old'"); got != 1 {
+		t.Error("the failed duplicate changed the existing row")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sizes) != 2 || sizes[1] != len(codes) {
+		t.Errorf("batch sizes = %v, want [1 %d]", sizes, len(codes))
+	}
+}
+
+func TestGroupCommitFailedCommitFailsWholeBatch(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	defer gc.Close()
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	// Site 99 does not exist; the deferred foreign key fails only at commit,
+	// after every item's own statement succeeded.
+	items := []specimen{{Barcode: "X1", Payload: "p"}, {Barcode: "X2", Site: 99, Payload: "p"}, {Barcode: "X3", Payload: "p"}}
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { _, errs[i] = gc.Do(ctx, it) })
+	}
+	waitPending(t, gc, len(items))
+	close(g.release)
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("item %d committed although its transaction failed", i)
+		}
+	}
+	if n := countRows(t, r, "barcode LIKE 'X%'"); n != 0 {
+		t.Errorf("%d rows of the failed batch are stored", n)
+	}
+	// The committer goes on working after a failed batch.
+	if _, err := gc.Do(ctx, specimen{Barcode: "AFTER", Payload: "p"}); err != nil {
+		t.Fatalf("write after failed batch: %v", err)
+	}
+}
+
+func TestGroupCommitRetriesSerializationFailureOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failures int // how many attempts of item "R" fail with 40001
+		wantOK   bool
+	}{
+		{"first attempt fails", 1, true},
+		{"both attempts fail", 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, r := openPair(t)
+			ctx := context.Background()
+			g := newGate()
+			var attempts atomic.Int32
+			write := func(ctx context.Context, tx *sql.Tx, s specimen) (int64, error) {
+				if s.Barcode == "R" && int(attempts.Add(1)) <= tc.failures {
+					return 0, &pgconn.PgError{Code: "40001", Message: "could not serialize access"}
+				}
+				return insertSpecimen(ctx, tx, s)
+			}
+			gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, g.wrap(storage.SavepointEach(write)))
+			defer gc.Close()
+			go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+			<-g.started
+			var errR, errOK error
+			var wg sync.WaitGroup
+			wg.Go(func() { _, errR = gc.Do(ctx, specimen{Barcode: "R", Payload: "p"}) })
+			wg.Go(func() { _, errOK = gc.Do(ctx, specimen{Barcode: "OK", Payload: "p"}) })
+			waitPending(t, gc, 2)
+			close(g.release)
+			wg.Wait()
+			if errOK != nil {
+				t.Errorf("batch-mate failed: %v", errOK)
+			}
+			if (errR == nil) != tc.wantOK {
+				t.Errorf("R: err = %v, want success %v", errR, tc.wantOK)
+			}
+			want := 0
+			if tc.wantOK {
+				want = 1
+			}
+			if n := countRows(t, r, "barcode = 'R'"); n != want {
+				t.Errorf("R rows = %d, want %d", n, want)
+			}
+			if got := attempts.Load(); got != 2 {
+				t.Errorf("R attempted %d times, want 2", got)
+			}
+		})
+	}
+}
+
+func TestGroupCommitShedsWhenQueueIsFull(t *testing.T) {
+	w, _ := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{QueueLimit: 4}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	defer gc.Close()
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() { gc.Do(ctx, specimen{Barcode: fmt.Sprint("Q", i), Payload: "p"}) })
+	}
+	waitPending(t, gc, 4)
+	start := time.Now()
+	_, err := gc.Do(ctx, specimen{Barcode: "OVER", Payload: "p"})
+	if took := time.Since(start); took > 50*time.Millisecond {
+		t.Errorf("shedding took %v; it must not wait", took)
+	}
+	if !apperr.Is(err, apperr.Unavailable) || apperr.Unavailable.Status() != 503 {
+		t.Errorf("over the limit: err = %v, want Unavailable", err)
+	}
+	close(g.release)
+	wg.Wait()
+	if _, err := gc.Do(ctx, specimen{Barcode: "LATER", Payload: "p"}); err != nil {
+		t.Errorf("after the queue drained: %v", err)
+	}
+}
+
+func TestGroupCommitDropsCallersThatLeaveBeforeTheirBatch(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	defer gc.Close()
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() {
+		_, err := gc.Do(cctx, specimen{Barcode: "GONE", Payload: "p"})
+		done <- err
+	}()
+	waitPending(t, gc, 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Do: err = %v", err)
+	}
+	close(g.release)
+	if _, err := gc.Do(ctx, specimen{Barcode: "STAYED", Payload: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, r, "barcode = 'GONE'"); n != 0 {
+		t.Error("an item whose caller left before its batch was written")
+	}
+}
+
+func TestGroupCommitCloseDrainsQueue(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{MaxBatch: 3}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	const n = 10
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = gc.Do(ctx, specimen{Barcode: fmt.Sprint("D", i), Payload: "p"}) })
+	}
+	waitPending(t, gc, n)
+	closed := make(chan struct{})
+	go func() { gc.Close(); close(closed) }()
+	// Close must not return while queued items are unwritten.
+	select {
+	case <-closed:
+		t.Fatal("Close returned before the queue drained")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if _, err := gc.Do(ctx, specimen{Barcode: "LATE", Payload: "p"}); !apperr.Is(err, apperr.Unavailable) || !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Do while closing: err = %v, want Unavailable", err)
+	}
+	close(g.release)
+	<-closed
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("queued item %d: %v", i, err)
+		}
+	}
+	if got := countRows(t, r, "barcode LIKE 'D%'"); got != n {
+		t.Errorf("rows after Close = %d, want %d", got, n)
+	}
+}
+
+func TestSavepointRollsBackOnlyItsOwnWrites(t *testing.T) {
+	db := storagetest.Open(t, specimenMigrations)
+	ctx := context.Background()
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := insertSpecimen(ctx, tx, specimen{Barcode: "KEEP", Payload: "p"}); err != nil {
+			return err
+		}
+		boom := errors.New("boom")
+		err := storage.Savepoint(ctx, tx, "sp", func() error {
+			if _, err := insertSpecimen(ctx, tx, specimen{Barcode: "DROP", Payload: "p"}); err != nil {
+				return err
+			}
+			_, err := insertSpecimen(ctx, tx, specimen{Barcode: "KEEP", Payload: "dup"})
+			return errors.Join(boom, err)
+		})
+		if !errors.Is(err, boom) {
+			return fmt.Errorf("savepoint error = %v, want boom", err)
+		}
+		return storage.Savepoint(ctx, tx, "sp", func() error {
+			_, err := insertSpecimen(ctx, tx, specimen{Barcode: "ALSO", Payload: "p"})
+			return err
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, want := range map[string]int{"KEEP": 1, "DROP": 0, "ALSO": 1} {
+		if got := countRows(t, db, "barcode = $1", code); got != want {
+			t.Errorf("%s rows = %d, want %d", code, got, want)
+		}
+	}
+}
+
+func TestGroupCommitLingersOnlyUnderLoad(t *testing.T) {
+	w, _ := openPair(t)
+	ctx := context.Background()
+	const linger = 300 * time.Millisecond
+	var sizes []int
+	var mu sync.Mutex
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{MaxWait: linger, MaxBatch: 4, OnBatch: func(size int, _ time.Duration, _ error) {
+		mu.Lock()
+		sizes = append(sizes, size)
+		mu.Unlock()
+	}}, storage.SavepointEach(insertSpecimen))
+	defer gc.Close()
+	// One writer at a time: every batch holds one item and never lingers.
+	for i := range 3 {
+		start := time.Now()
+		if _, err := gc.Do(ctx, specimen{Barcode: fmt.Sprint("L", i), Payload: "p"}); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took >= linger {
+			t.Errorf("an isolated write waited %v: it lingered on an idle system", took)
+		}
+	}
+	// Concurrent writers: batches (lingering or not) never exceed MaxBatch.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := gc.Do(ctx, specimen{Barcode: fmt.Sprint("M", i), Payload: "p"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, n := range sizes {
+		if n > 4 {
+			t.Errorf("batch of %d over MaxBatch 4", n)
+		}
+	}
+	t.Logf("batch sizes %v", sizes)
+}
