@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/shaobing/shaobing/internal/regions"
@@ -28,8 +29,20 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 	trustProxy := fs.Bool("trust-proxy", os.Getenv("SHAOBING_TRUST_PROXY") == "1", "take the client address from X-Forwarded-For (only behind a proxy that sets it; env SHAOBING_TRUST_PROXY=1)")
 	behindTLS := fs.Bool("behind-tls-proxy", os.Getenv("SHAOBING_BEHIND_TLS_PROXY") == "1", "a TLS-terminating proxy is in front: mark cookies Secure (env SHAOBING_BEHIND_TLS_PROXY=1)")
 	logJSON := fs.Bool("log-json", os.Getenv("SHAOBING_LOG_JSON") == "1", "write logs as JSON (env SHAOBING_LOG_JSON=1)")
+	maxInFlightDef := 512
+	if v := os.Getenv("SHAOBING_MAX_IN_FLIGHT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("SHAOBING_MAX_IN_FLIGHT=%q: want a positive whole number", v)
+		}
+		maxInFlightDef = n
+	}
+	maxInFlight := fs.Int("max-in-flight", maxInFlightDef, "requests served at once; beyond it a request waits up to 100ms, then gets 503 with Retry-After (env SHAOBING_MAX_IN_FLIGHT)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *maxInFlight <= 0 {
+		return fmt.Errorf("--max-in-flight must be positive")
 	}
 	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if *logJSON {
@@ -46,7 +59,8 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{DB: db, Tree: tree, Log: log, Secure: *tlsCert != "" || *behindTLS, TrustProxy: *trustProxy})
+	srv, err := server.New(server.Config{DB: db, Tree: tree, Log: log, Secure: *tlsCert != "" || *behindTLS, TrustProxy: *trustProxy,
+		MaxInFlight: *maxInFlight})
 	if err != nil {
 		return err
 	}

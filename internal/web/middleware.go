@@ -18,6 +18,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	shed     prometheus.Counter // requests turned away by Shed
 }
 
 // NewMetrics registers the HTTP metrics with reg.
@@ -33,8 +34,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shaobing_http_in_flight_requests", Help: "HTTP requests being served.",
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shaobing_http_shed_total", Help: "HTTP requests turned away with 503 because the server was at its in-flight limit.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	reg.MustRegister(m.requests, m.duration, m.inFlight, m.shed)
 	return m
 }
 
@@ -115,7 +119,10 @@ func (s *Shell) Observe(m *Metrics, next http.Handler) http.Handler {
 				m.duration.WithLabelValues(route).Observe(d.Seconds())
 			}
 			level := slog.LevelInfo
-			if status >= 500 {
+			switch {
+			case status == http.StatusServiceUnavailable:
+				level = slog.LevelWarn // shed under overload: counted in metrics, not an error per request
+			case status >= 500:
 				level = slog.LevelError
 			}
 			s.Log.LogAttrs(ctx, level, "http", slog.String("request_id", id), slog.String("method", r.Method),
