@@ -69,7 +69,7 @@ func (h *Handler) Page(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (h *Handler) pageData(r *http.Request) (*PageData, error) {
-	f, err := h.filter(r.URL.Query())
+	f, err := h.filter(r.Context(), r.URL.Query())
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func (h *Handler) API(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	f, err := h.filter(q)
+	f, err := h.filter(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -140,56 +140,38 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, err := h.filter(q)
+	f, err := h.filter(r.Context(), q)
 	if err != nil {
 		return err
 	}
 	f.Before = 0
 	ctx := r.Context()
-	// Fetch the first page before writing anything, so a failure can still
-	// be answered with an error page.
-	items, next, err := h.log.List(ctx, f, exportPage)
-	if err != nil {
-		return err
-	}
-	if err := h.log.RecordOutside(ctx, Entry{Action: "audit.export", Detail: "format=" + string(format)}); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", format.ContentType())
-	w.Header().Set("Content-Disposition", `attachment; filename="audit-log`+format.Ext()+`"`)
-	w.Header().Set("Cache-Control", "no-store")
-	tw, err := tabular.NewWriter(w, format, "audit", exportColumns, h.shell.Location)
-	if err != nil {
-		return err
-	}
-	defer tw.Close()
-	for {
-		for _, it := range items {
-			if err := tw.Write([]any{it.ID, it.At, it.Username, it.Action, it.ObjectType, it.ObjectID, it.Outcome,
-				it.Detail, it.ClientAddr, it.UserAgent, it.RegionCode, it.Hash}); err != nil {
-				return h.exportFailed(ctx, err)
+	return h.shell.Export(w, r, "audit-log", "audit", exportColumns, func(write func([]any) error) error {
+		// Read the first page and record the export before the file starts,
+		// so a failure can still be answered with an error page.
+		items, next, err := h.log.List(ctx, f, exportPage)
+		if err != nil {
+			return err
+		}
+		if err := h.log.RecordOutside(ctx, Entry{Action: "audit.export", Detail: "format=" + string(format)}); err != nil {
+			return err
+		}
+		for {
+			for _, it := range items {
+				if err := write([]any{it.ID, it.At, it.Username, it.Action, it.ObjectType, it.ObjectID, it.Outcome,
+					it.Detail, it.ClientAddr, it.UserAgent, it.RegionCode, it.Hash}); err != nil {
+					return err
+				}
+			}
+			if next == 0 {
+				return nil
+			}
+			f.Before = next
+			if items, next, err = h.log.List(ctx, f, exportPage); err != nil {
+				return err
 			}
 		}
-		if next == 0 {
-			break
-		}
-		f.Before = next
-		if items, next, err = h.log.List(ctx, f, exportPage); err != nil {
-			return h.exportFailed(ctx, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return h.exportFailed(ctx, err)
-	}
-	return nil
-}
-
-// exportFailed handles a failure after the download began: the response is
-// under way and an error page would be appended to the file, so the error is
-// only logged and the download ends short (a truncated .xlsx will not open).
-func (h *Handler) exportFailed(ctx context.Context, err error) error {
-	h.shell.Log.ErrorContext(ctx, "audit export interrupted", "err", err, "request_id", web.RequestID(ctx))
-	return nil
+	})
 }
 
 var exportColumns = []tabular.Column{
@@ -255,10 +237,11 @@ func filterQuery(q url.Values) url.Values {
 
 // filter reads the filters and the cursor. Dates are whole days in the
 // bureau's time zone; "to" includes its day.
-func (h *Handler) filter(q url.Values) (Filter, error) {
+func (h *Handler) filter(ctx context.Context, q url.Values) (Filter, error) {
 	f := Filter{Username: q.Get("user"), Action: q.Get("action"), ObjectType: q.Get("object_type"),
 		ObjectID: q.Get("object_id"), Outcome: q.Get("outcome")}
 	var problems apperr.Problems
+	loc := h.shell.Location(ctx)
 	if f.Outcome != "" && !validOutcome(f.Outcome) {
 		problems.Add("outcome", "audit.outcome_unknown", "unknown outcome %q", f.Outcome)
 	}
@@ -267,7 +250,7 @@ func (h *Handler) filter(q url.Values) (Filter, error) {
 		if s == "" {
 			return time.Time{}
 		}
-		t, err := time.ParseInLocation("2006-01-02", s, h.shell.Location)
+		t, err := time.ParseInLocation("2006-01-02", s, loc)
 		if err != nil {
 			problems.Add(name, "audit.date_invalid", "must be a date like 2026-03-01")
 		}

@@ -74,10 +74,7 @@ func (h *Handler) table(r *http.Request, ds []Deadline) (table, error) {
 
 // rows prepares deadlines for display in the request's language.
 func (h *Handler) rows(r *http.Request, ds []Deadline) ([]row, error) {
-	loc, err := h.engine.settings.Location(r.Context())
-	if err != nil {
-		return nil, err
-	}
+	loc := h.shell.Location(r.Context())
 	lang := locale.FromRequest(r)
 	now := h.engine.now()
 	out := make([]row, len(ds))
@@ -151,7 +148,6 @@ func (h *Handler) Inbox(w http.ResponseWriter, r *http.Request) error {
 type detailPage struct {
 	Row    row
 	Events []Event
-	Loc    *time.Location
 }
 
 // Detail shows one deadline and its history.
@@ -171,20 +167,8 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	loc, err := h.engine.settings.Location(r.Context())
-	if err != nil {
-		return err
-	}
-	h.shell.Render(w, r, "deadline", detailPage{Row: rows[0], Events: events, Loc: loc})
+	h.shell.Render(w, r, "deadline", detailPage{Row: rows[0], Events: events})
 	return nil
-}
-
-// At formats a time in the page's time zone.
-func (p detailPage) At(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(p.Loc).Format("2006-01-02 15:04:05")
 }
 
 // Export writes the filtered inbox as CSV or .xlsx (?format=), every page of it.
@@ -193,10 +177,6 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	format, err := tabular.ParseFormat(q.Get("format"))
-	if err != nil {
-		return err
-	}
 	q.Del("cursor")
 	q.Del("limit")
 	f, err := filterFromQuery(q, Unresolved)
@@ -204,21 +184,9 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f.Limit = MaxLimit
-	loc, err := h.engine.settings.Location(r.Context())
-	if err != nil {
-		return err
-	}
 	lang := locale.FromRequest(r)
 	t := func(key string) string { return h.shell.Catalog.T(lang, key) }
-	// Fetch the first page before writing, so an error still gets a proper response.
-	ds, next, err := h.engine.List(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", format.ContentType())
-	w.Header().Set("Content-Disposition", `attachment; filename="deadlines`+format.Ext()+`"`)
-	w.Header().Set("Cache-Control", "no-store")
-	tw, err := tabular.NewWriter(w, format, t("deadlines.title"), []tabular.Column{
+	cols := []tabular.Column{
 		{Header: "ID", Kind: tabular.Number},
 		{Header: t("deadlines.col.kind")},
 		{Header: t("deadlines.col.title"), Width: 40},
@@ -229,31 +197,29 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request) error {
 		{Header: t("deadlines.col.met_at"), Kind: tabular.Time},
 		{Header: t("deadlines.col.subject_type")},
 		{Header: t("deadlines.col.subject_id")},
-	}, loc)
-	if err != nil {
-		return err
 	}
-	defer tw.Close()
-	for {
-		for _, d := range ds {
-			var inst any
-			if d.InstitutionID != 0 {
-				inst = d.InstitutionID
-			}
-			if err := tw.Write([]any{d.ID, t("deadlines.kind." + d.Kind), d.Title, d.RegionCode, inst, d.DueAt,
-				t("deadlines.state." + string(d.State)), d.MetAt, d.SubjectType, d.SubjectID}); err != nil {
+	return h.shell.Export(w, r, "deadlines", t("deadlines.title"), cols, func(write func([]any) error) error {
+		for {
+			ds, next, err := h.engine.List(r.Context(), f)
+			if err != nil {
 				return err
 			}
+			for _, d := range ds {
+				var inst any
+				if d.InstitutionID != 0 {
+					inst = d.InstitutionID
+				}
+				if err := write([]any{d.ID, t("deadlines.kind." + d.Kind), d.Title, d.RegionCode, inst, d.DueAt,
+					t("deadlines.state." + string(d.State)), d.MetAt, d.SubjectType, d.SubjectID}); err != nil {
+					return err
+				}
+			}
+			if next == "" {
+				return nil
+			}
+			f.Cursor = next
 		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
-		if ds, next, err = h.engine.List(r.Context(), f); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
+	})
 }
 
 // homePage is the template data of the dashboard.

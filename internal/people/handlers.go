@@ -229,50 +229,23 @@ func (h *Handlers) Export(w http.ResponseWriter, r *http.Request) error {
 		{Header: t("common.created_at"), Kind: tabular.Time},
 		{Header: t("common.updated_at"), Kind: tabular.Time},
 	}
-	var tw *tabular.Writer
-	defer func() {
-		if tw != nil {
-			tw.Close()
-		}
-	}()
-	err = h.reg.Export(r.Context(), q, string(f), func(p Person) error {
-		if tw == nil {
-			// Start the file only once the filters have passed, so a bad
-			// filter still answers with an error rather than a broken file.
-			w.Header().Set("Content-Type", f.ContentType())
-			w.Header().Set("Content-Disposition", `attachment; filename="people`+f.Ext()+`"`)
-			w.Header().Set("Cache-Control", "no-store")
-			var err error
-			if tw, err = tabular.NewWriter(w, f, t("people.title"), cols, h.shell.Location); err != nil {
-				return err
+	return h.shell.Export(w, r, "people", t("people.title"), cols, func(write func([]any) error) error {
+		// The registry checks the filters and records the export before the
+		// first row, so a bad filter still gets an error page.
+		return h.reg.Export(r.Context(), q, string(f), func(p Person) error {
+			v := p.Masked()
+			var age any
+			if v.Age != nil {
+				age = *v.Age
 			}
-		}
-		v := p.Masked()
-		var age any
-		if v.Age != nil {
-			age = *v.Age
-		}
-		phone := v.Phone
-		if v.NoPhone {
-			phone = t("people.no_phone")
-		}
-		return tw.Write([]any{v.ID, t("people.id_type." + string(v.IDType)), v.IDNumber, v.Name, sexLabel(t, v.Sex), age,
-			phone, v.Address, v.RegionCode, v.RegionName, tagLabels(t, v.Tags), v.CreatedAt, v.UpdatedAt})
+			phone := v.Phone
+			if v.NoPhone {
+				phone = t("people.no_phone")
+			}
+			return write([]any{v.ID, t("people.id_type." + string(v.IDType)), v.IDNumber, v.Name, sexLabel(t, v.Sex), age,
+				phone, v.Address, v.RegionCode, v.RegionName, tagLabels(t, v.Tags), v.CreatedAt, v.UpdatedAt})
+		})
 	})
-	if err != nil {
-		return err
-	}
-	if tw == nil {
-		// No rows: still a file with its header.
-		w.Header().Set("Content-Type", f.ContentType())
-		w.Header().Set("Content-Disposition", `attachment; filename="people`+f.Ext()+`"`)
-		if tw, err = tabular.NewWriter(w, f, t("people.title"), cols, h.shell.Location); err != nil {
-			return err
-		}
-	}
-	err = tw.Close()
-	tw = nil
-	return err
 }
 
 func sexLabel(t func(string) string, s Sex) string {
@@ -319,11 +292,11 @@ func cursor(next int64) string {
 
 // listPage is the data of the people_list page.
 type listPage struct {
-	Items   []PersonView
-	Regions []regions.Division
-	Tags    []Tag
-	Next    string // URL of the next page, "" on the last
-	Export  string // query string of the filters, for the export links
+	Items  []PersonView
+	Region regions.Picker // the region_code filter
+	Tags   []Tag
+	Next   string // URL of the next page, "" on the last
+	Export string // query string of the filters, for the export links
 }
 
 // List shows the persons in the user's scope.
@@ -333,7 +306,7 @@ func (h *Handlers) List(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	v := r.URL.Query()
-	data := listPage{Regions: h.reg.RegionChoices(pr), Tags: Tags()}
+	data := listPage{Region: h.reg.tree.Picker(pr, v.Get("region_code")), Tags: Tags()}
 	filters := url.Values{}
 	for _, k := range []string{"region_code", "q", "tag"} {
 		if s := v.Get(k); s != "" {
@@ -376,21 +349,25 @@ type formPage struct {
 	Tagged  map[Tag]bool
 	IDTypes []IDType
 	Tags    []Tag
+	Region  regions.Picker // the region_code field
 }
 
 // New shows the registration form.
 func (h *Handlers) New(w http.ResponseWriter, r *http.Request) error {
-	if _, err := web.UserWith(r, Roles...); err != nil {
+	pr, err := web.UserWith(r, Roles...)
+	if err != nil {
 		return err
 	}
-	h.shell.Render(w, r, "people_new", formPage{Form: registerRequest{IDType: string(IDResident)}, Tagged: map[Tag]bool{}, IDTypes: IDTypes(), Tags: Tags()})
+	h.shell.Render(w, r, "people_new", formPage{Form: registerRequest{IDType: string(IDResident)}, Tagged: map[Tag]bool{}, IDTypes: IDTypes(), Tags: Tags(),
+		Region: h.reg.tree.Picker(pr, "")})
 	return nil
 }
 
 // Create registers the person of the form and shows them, or shows the form
 // again with each bad field's error next to it.
 func (h *Handlers) Create(w http.ResponseWriter, r *http.Request) error {
-	if _, err := web.UserWith(r, Roles...); err != nil {
+	pr, err := web.UserWith(r, Roles...)
+	if err != nil {
 		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
@@ -402,6 +379,7 @@ func (h *Handlers) Create(w http.ResponseWriter, r *http.Request) error {
 		Phone: r.PostForm.Get("phone"), RegionCode: r.PostForm.Get("region_code"), Address: r.PostForm.Get("address"),
 		NoPhone: checked(r.PostForm.Get("no_phone")),
 	}, Tagged: map[Tag]bool{}, IDTypes: IDTypes(), Tags: Tags()}
+	data.Region = h.reg.tree.Picker(pr, data.Form.RegionCode)
 	// Unchecked boxes send nothing, so no tags ticked keeps a
 	// re-registered person's tags.
 	for _, s := range r.PostForm["tags"] {

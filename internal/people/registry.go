@@ -476,15 +476,6 @@ func (r *Registry) regionName(code string) string {
 	return ""
 }
 
-// RegionChoices returns the divisions directly under the caller's region, for
-// a filter select; nil for institution-scoped or system callers.
-func (r *Registry) RegionChoices(pr *scope.Principal) []regions.Division {
-	if pr.IsSystem() || pr.RegionCode == "" {
-		return nil
-	}
-	return r.tree.Children(pr.RegionCode)
-}
-
 const personColumns = "p.id, p.id_type, p.id_number, p.name, p.sex, p.birth_date, p.phone, p.no_phone, p.address, " +
 	"p.region_code, p.institution_id, p.tags, p.created_at, p.updated_at, p.created_by, p.updated_by"
 

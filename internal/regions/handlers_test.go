@@ -42,6 +42,7 @@ func testServer(t *testing.T, s *Institutions, users map[string]*scope.Principal
 	mux.Handle("GET /institutions/{id}", shell.Page(h.InstitutionDetail))
 	mux.Handle("GET /institutions/{id}/edit", shell.Page(h.InstitutionEdit))
 	mux.Handle("GET /regions", shell.Page(h.RegionBrowse))
+	mux.Handle("GET /regions/options", shell.Page(h.RegionOptions))
 	mux.Handle("GET /api/v1/institutions", shell.API(h.APIInstitutionList))
 	mux.Handle("POST /api/v1/institutions", shell.API(h.APIInstitutionCreate))
 	mux.Handle("GET /api/v1/institutions/{id}", shell.API(h.APIInstitutionGet))
@@ -180,6 +181,7 @@ func TestInstitutionPages(t *testing.T) {
 	users := map[string]*scope.Principal{
 		"admin": {UserID: 1, Username: "admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305"},
 		"other": {UserID: 2, Username: "other", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330304"},
+		"beiao": {UserID: 3, Username: "beiao", Roles: []scope.Role{scope.Sampler}, RegionCode: "330305001"},
 	}
 	srv := testServer(t, s, users)
 	status, body := do(t, srv, "admin", "POST", "/institutions", "name=%E6%B4%9E%E5%A4%B4%E5%8C%BA%E5%8D%AB%E5%81%A5%E5%B1%80&type=bureau&region_code=330305&phone=0577-1234")
@@ -208,6 +210,17 @@ func TestInstitutionPages(t *testing.T) {
 		{"browse", "admin", "GET", "/regions", "", 200, "北岙街道"},
 		{"browse village level", "admin", "GET", "/regions?code=330305001", "", 200, "社区"},
 		{"browse out of scope", "admin", "GET", "/regions?code=330304", "", 404, ""},
+		// The region picker: the form offers the townships under the admin's
+		// district, a rejected form keeps the chosen one, and the options
+		// endpoint lists only divisions within the user's region.
+		{"new has the picker", "admin", "GET", "/institutions/new", "", 200, `<option value="330305001">北岙街道</option>`},
+		{"picker keeps the choice", "admin", "POST", "/institutions", "name=&type=bureau&region_code=330305001", 422, `<option value="330305001" selected>北岙街道</option>`},
+		{"options", "admin", "GET", "/regions/options?parent=330305", "", 200, `<option value="330305001">北岙街道</option>`},
+		{"options of a township", "beiao", "GET", "/regions/options?parent=330305001", "", 200, "社区"},
+		{"options of another district", "admin", "GET", "/regions/options?parent=330304", "", 404, ""},
+		{"options above the user's region", "beiao", "GET", "/regions/options?parent=330305", "", 404, ""},
+		{"options of an unknown code", "admin", "GET", "/regions/options?parent=330305999", "", 404, ""},
+		{"options without a parent", "admin", "GET", "/regions/options", "", 404, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,8 +65,8 @@ func (h *Handlers) InstitutionList(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if format := r.URL.Query().Get("format"); format != "" {
-		return h.export(w, r, f, format)
+	if r.URL.Query().Get("format") != "" {
+		return h.export(w, r, f)
 	}
 	items, next, err := h.inst.List(r.Context(), f)
 	if err != nil {
@@ -78,11 +78,7 @@ func (h *Handlers) InstitutionList(w http.ResponseWriter, r *http.Request) error
 
 // export writes every institution matching f, page by page, so a large
 // register never sits in memory.
-func (h *Handlers) export(w http.ResponseWriter, r *http.Request, f InstitutionFilter, format string) error {
-	ft, err := tabular.ParseFormat(format)
-	if err != nil {
-		return err
-	}
+func (h *Handlers) export(w http.ResponseWriter, r *http.Request, f InstitutionFilter) error {
 	lang := locale.FromRequest(r)
 	t := func(key string) string { return h.shell.Catalog.T(lang, key) }
 	cols := []tabular.Column{
@@ -97,43 +93,33 @@ func (h *Handlers) export(w http.ResponseWriter, r *http.Request, f InstitutionF
 		{Header: t("institution.active")},
 		{Header: t("common.created_at"), Kind: tabular.Time},
 	}
-	// Read the first page before writing anything, so a bad filter still
-	// answers with an error page rather than a broken file.
 	f.Cursor, f.Limit = "", 1000
-	items, next, err := h.inst.List(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", ft.ContentType())
-	w.Header().Set("Content-Disposition", `attachment; filename="institutions`+ft.Ext()+`"`)
-	tw, err := tabular.NewWriter(w, ft, t("institution.list_title"), cols, h.shell.Location)
-	if err != nil {
-		return err
-	}
-	defer tw.Close()
-	for {
-		for _, in := range items {
-			var parent any
-			if in.ParentID != 0 {
-				parent = in.ParentID
-			}
-			active := t("common.yes")
-			if !in.Active {
-				active = t("common.no")
-			}
-			if err := tw.Write([]any{in.ID, in.Name, t("institution.type." + string(in.Type)), in.RegionCode, in.RegionPath,
-				parent, in.Address, in.Phone, active, in.CreatedAt}); err != nil {
+	return h.shell.Export(w, r, "institutions", t("institution.list_title"), cols, func(write func([]any) error) error {
+		for {
+			items, next, err := h.inst.List(r.Context(), f)
+			if err != nil {
 				return err
 			}
+			for _, in := range items {
+				var parent any
+				if in.ParentID != 0 {
+					parent = in.ParentID
+				}
+				active := t("common.yes")
+				if !in.Active {
+					active = t("common.no")
+				}
+				if err := write([]any{in.ID, in.Name, t("institution.type." + string(in.Type)), in.RegionCode, in.RegionPath,
+					parent, in.Address, in.Phone, active, in.CreatedAt}); err != nil {
+					return err
+				}
+			}
+			if next == "" {
+				return nil
+			}
+			f.Cursor = next
 		}
-		if next == "" {
-			return tw.Close()
-		}
-		f.Cursor = next
-		if items, next, err = h.inst.List(r.Context(), f); err != nil {
-			return err
-		}
-	}
+	})
 }
 
 // institutionFormPage is the data of the institution_form page.
@@ -142,6 +128,7 @@ type institutionFormPage struct {
 	Input   InstitutionInput
 	Types   []InstitutionType
 	Parents []Institution
+	Region  Picker // the region_code field
 }
 
 // parentTypes are the institutions others are placed under.
@@ -149,7 +136,11 @@ var parentTypes = []InstitutionType{Bureau, CDC, Hospital, TownshipHealthCentre}
 
 // formPage gathers the choices the form offers.
 func (h *Handlers) formPage(ctx context.Context, id int64, in InstitutionInput) (institutionFormPage, error) {
-	page := institutionFormPage{ID: id, Input: in, Types: InstitutionTypes()}
+	p, err := scope.FromContext(ctx)
+	if err != nil {
+		return institutionFormPage{}, err
+	}
+	page := institutionFormPage{ID: id, Input: in, Types: InstitutionTypes(), Region: h.tree.Picker(p, in.RegionCode)}
 	for _, t := range parentTypes {
 		items, _, err := h.inst.List(ctx, InstitutionFilter{Type: t, Active: "true", Limit: 500})
 		if err != nil {

@@ -54,6 +54,7 @@ func (s *Server) routes(mux *routeTable) {
 	mux.Handle("POST /logout", s.shell.Page(s.auth.LogoutSubmit))
 	mux.Handle("GET /users", s.shell.Page(s.auth.UserList))
 	mux.Handle("GET /users/new", s.shell.Page(s.auth.UserNew))
+	mux.Handle("GET /users/export", s.shell.Page(s.auth.UserExport))
 	mux.Handle("POST /users", s.shell.Page(s.auth.UserCreate))
 	mux.Handle("GET /users/{id}", s.shell.Page(s.auth.UserDetail))
 	mux.Handle("POST /users/{id}/disable", s.shell.Page(s.auth.UserDisable))
@@ -83,7 +84,7 @@ func (s *Server) routes(mux *routeTable) {
 	mux.Handle("GET /api/v1/deadlines", s.shell.API(s.deadlinesH.APIList))
 	mux.Handle("GET /api/v1/deadlines/{id}", s.shell.API(s.deadlinesH.APIGet))
 	mux.Handle("GET /settings", s.shell.Page(s.settingsH.Page))
-	mux.Handle("POST /settings", s.shell.Page(s.settingsH.Save))
+	mux.Handle("POST /settings", s.shell.Page(s.zone.forgetting(s.settingsH.Save)))
 
 	// Regions and institutions.
 	mux.Handle("GET /institutions", s.shell.Page(s.regions.InstitutionList))
@@ -94,6 +95,7 @@ func (s *Server) routes(mux *routeTable) {
 	mux.Handle("POST /institutions/{id}", s.shell.Page(s.regions.InstitutionUpdate))
 	mux.Handle("POST /institutions/{id}/active", s.shell.Page(s.regions.InstitutionSetActive))
 	mux.Handle("GET /regions", s.shell.Page(s.regions.RegionBrowse))
+	mux.Handle("GET /regions/options", s.shell.Page(s.regions.RegionOptions))
 	mux.Handle("GET /api/v1/institutions", s.shell.API(s.regions.APIInstitutionList))
 	mux.Handle("POST /api/v1/institutions", s.shell.API(s.regions.APIInstitutionCreate))
 	mux.Handle("GET /api/v1/institutions/{id}", s.shell.API(s.regions.APIInstitutionGet))

@@ -75,6 +75,10 @@ type Config struct {
 	// TrustProxy makes the audit log take the client address from the last
 	// X-Forwarded-For hop: set it only behind a reverse proxy.
 	TrustProxy bool
+	// Load shedding: at most MaxInFlight requests are served at once (default
+	// 512); one that waits ShedWait (default 100ms) for a slot gets 503.
+	MaxInFlight int
+	ShedWait    time.Duration
 }
 
 // Server is the assembled application.
@@ -94,6 +98,7 @@ type Server struct {
 
 	// Deadlines and settings.
 	settings   *settings.Store
+	zone       *zoneCache
 	settingsH  *settings.Handler
 	deadlines  *deadlines.Engine
 	deadlinesH *deadlines.Handler
@@ -104,6 +109,12 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 512
+	}
+	if cfg.ShedWait <= 0 {
+		cfg.ShedWait = 100 * time.Millisecond
 	}
 	cat := locale.NewCatalog()
 	if err := cat.LoadAll(Messages()...); err != nil {
@@ -132,6 +143,10 @@ func New(cfg Config) (*Server, error) {
 	s.auditH = audit.NewHandler(s.audit, shell)
 	// Deadlines and settings.
 	s.settings = settings.New(cfg.DB, s.audit, cfg.Now)
+	// Every page and export shows times in the bureau's time zone setting.
+	s.zone = &zoneCache{store: s.settings, now: cfg.Now, log: cfg.Log, fallback: loc}
+	shell.Zone = s.zone.Location
+	shell.Now = cfg.Now
 	s.settingsH = settings.NewHandler(s.settings, shell)
 	s.deadlines = deadlines.New(cfg.DB, s.settings, cfg.Now)
 	s.deadlines.Log = cfg.Log
@@ -145,7 +160,11 @@ func New(cfg Config) (*Server, error) {
 	rt := newRouteTable()
 	s.routes(rt)
 	s.patterns = rt.patterns
-	s.handler = shell.Observe(s.metrics, audit.MiddlewareWith(cfg.TrustProxy)(s.auth.Middleware(rt.mux)))
+	// Shedding sits inside Observe (so shed requests are logged and counted)
+	// and before authentication (so an overloaded server does no session
+	// lookups for requests it turns away).
+	s.handler = shell.Observe(s.metrics, shell.Shed(s.metrics, cfg.MaxInFlight, cfg.ShedWait,
+		audit.MiddlewareWith(cfg.TrustProxy)(s.auth.Middleware(rt.mux))))
 	return s, nil
 }
 

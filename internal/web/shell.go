@@ -51,19 +51,29 @@ type NavItem struct {
 
 // Shell renders pages and API responses. Build one with New at start-up.
 type Shell struct {
-	Catalog  *locale.Catalog
-	Assets   *assets.Assets
-	Log      *slog.Logger
-	Location *time.Location // the bureau's time zone for display
-	Nav      []NavItem
+	Catalog *locale.Catalog
+	Assets  *assets.Assets
+	Log     *slog.Logger
+	Nav     []NavItem
+	// Zone returns the bureau's time zone, in which every page and export
+	// shows times (they are stored in UTC). The server reads it from the
+	// settings; when nil, the zone given to New is used.
+	Zone func(ctx context.Context) *time.Location
+	// Now is the clock (export file names); time.Now when nil.
+	Now func() time.Time
 	// Secure is true when served over TLS (cookies get the Secure flag).
 	Secure bool
 	pages  map[string]*template.Template
+	zone   *time.Location // the fallback for Zone
 }
 
-// New parses every template now, so a broken template fails the boot.
+// New parses every template now, so a broken template fails the boot. loc
+// is the bureau's time zone until Zone is set (nil means UTC).
 func New(cat *locale.Catalog, a *assets.Assets, log *slog.Logger, loc *time.Location, nav []NavItem, sets ...Templates) (*Shell, error) {
-	s := &Shell{Catalog: cat, Assets: a, Log: log, Location: loc, Nav: nav, pages: map[string]*template.Template{}}
+	if loc == nil {
+		loc = time.UTC
+	}
+	s := &Shell{Catalog: cat, Assets: a, Log: log, Nav: nav, pages: map[string]*template.Template{}, zone: loc}
 	base, err := template.New("layout").Funcs(s.funcs()).ParseFS(shellTemplates, "templates/_*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: parse layout: %w", err)
@@ -119,6 +129,7 @@ type Page struct {
 	Nav   []NavItem
 	Data  any
 	shell *Shell
+	loc   *time.Location // the bureau's time zone
 	// Problem holds the field errors of a rejected form, by field name.
 	Problem map[string]string
 	// Notice is a success message key to show once (from ?notice=).
@@ -133,7 +144,16 @@ func (p *Page) Time(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(p.shell.Location).Format("2006-01-02 15:04")
+	return t.In(p.loc).Format("2006-01-02 15:04")
+}
+
+// Seconds formats a time to the second in the bureau's time zone ("" for
+// the zero time), for histories where the order within a minute matters.
+func (p *Page) Seconds(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(p.loc).Format("2006-01-02 15:04:05")
 }
 
 // Date formats a date ("" for the zero time).
@@ -141,7 +161,7 @@ func (p *Page) Date(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(p.shell.Location).Format("2006-01-02")
+	return t.In(p.loc).Format("2006-01-02")
 }
 
 // Has reports whether the page's user holds any of the roles.
@@ -174,12 +194,52 @@ func (s *Shell) funcs() template.FuncMap {
 		"add":       func(a, b int) int { return a + b },
 		"join":      strings.Join,
 		"hasPrefix": strings.HasPrefix,
+		"dict":      dict,
 	}
+}
+
+// dict builds a map from key, value pairs, to hand a partial template
+// several named arguments: {{template "region_picker" (dict "Page" . "Picker" .Data.Region)}}.
+func dict(pairs ...any) (map[string]any, error) {
+	if len(pairs)%2 != 0 {
+		return nil, fmt.Errorf("dict: odd number of arguments")
+	}
+	m := make(map[string]any, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		k, ok := pairs[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %v is not a string", pairs[i])
+		}
+		m[k] = pairs[i+1]
+	}
+	return m, nil
+}
+
+// Location returns the bureau's time zone for a request: the one way pages,
+// exports and date filters turn stored UTC times into local ones.
+func (s *Shell) Location(ctx context.Context) *time.Location {
+	if s.Zone != nil {
+		if loc := s.Zone(ctx); loc != nil {
+			return loc
+		}
+	}
+	if s.zone == nil {
+		return time.UTC
+	}
+	return s.zone
+}
+
+func (s *Shell) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // NewPage builds the template data for a request.
 func (s *Shell) NewPage(r *http.Request, data any) *Page {
-	p := &Page{Lang: locale.FromRequest(r), CSRF: CSRFToken(r.Context()), Path: r.URL.Path, Query: r.URL.Query(), Data: data, shell: s}
+	p := &Page{Lang: locale.FromRequest(r), CSRF: CSRFToken(r.Context()), Path: r.URL.Path, Query: r.URL.Query(), Data: data, shell: s,
+		loc: s.Location(r.Context())}
 	if u, err := scope.FromContext(r.Context()); err == nil {
 		p.User = u
 		for _, n := range s.Nav {

@@ -7,6 +7,7 @@
 //   <select data-autosubmit>                submits its form on change (language switch, filters)
 //   <button type="button" data-print>       opens the print dialog
 //   <div class="chart" data-chart='{…}'>    an ECharts option as JSON; needs echarts loaded
+//   <div data-region-picker>                the region picker (web/templates/_region_picker.html)
 (function () {
   "use strict";
 
@@ -95,6 +96,74 @@
     }
   }
 
+  // Region pickers: the code input becomes hidden and the cascading selects show. A
+  // choice sets the code to the deepest chosen division and empties the selects below;
+  // htmx fills the next one from /regions/options.
+  function initRegionPickers(root) {
+    if (!root.querySelectorAll) {
+      return;
+    }
+    var nodes = root.querySelectorAll("[data-region-picker]");
+    for (var i = 0; i < nodes.length; i++) {
+      var el = nodes[i];
+      var selects = el.querySelector(".region-selects");
+      var input = el.querySelector("input.region-code");
+      if (!selects || !input || el.hasAttribute("data-ready")) {
+        continue;
+      }
+      el.setAttribute("data-ready", "");
+      input.type = "hidden";
+      selects.hidden = false;
+      var first = selects.querySelector("select");
+      var label = input.id && document.querySelector('label[for="' + input.id + '"]');
+      if (label && first) {
+        label.htmlFor = first.id;
+      }
+    }
+  }
+
+  function pickerOf(el) {
+    return el && el.tagName === "SELECT" && el.closest && el.closest("[data-region-picker][data-ready]");
+  }
+
+  document.addEventListener("change", function (evt) {
+    var picker = pickerOf(evt.target);
+    if (!picker) {
+      return;
+    }
+    var all = picker.querySelectorAll(".region-selects select");
+    var value = "";
+    var below = false;
+    for (var i = 0; i < all.length; i++) {
+      if (below) {
+        all[i].innerHTML = "";
+        all[i].appendChild(new Option(all[i].getAttribute("data-any") || "", ""));
+        all[i].disabled = true;
+        continue;
+      }
+      if (all[i].value) {
+        value = all[i].value;
+      }
+      below = all[i] === evt.target;
+    }
+    picker.querySelector("input.region-code").value = value;
+  });
+
+  // Nothing to load under "any" or the whole region (the first choice of a select).
+  document.addEventListener("htmx:confirm", function (evt) {
+    var el = evt.detail.elt;
+    if (pickerOf(el) && el.selectedIndex <= 0) {
+      evt.preventDefault();
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    var el = evt.detail.target;
+    if (el && el.tagName === "SELECT" && el.closest && el.closest("[data-region-picker]")) {
+      el.disabled = el.options.length <= 1;
+    }
+  });
+
   function focusFirstInvalid() {
     var el = document.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
     if (el) {
@@ -104,9 +173,13 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     initCharts(document);
+    initRegionPickers(document);
     focusFirstInvalid();
   });
-  document.addEventListener("htmx:load", function (evt) { initCharts(evt.target); });
+  document.addEventListener("htmx:load", function (evt) {
+    initCharts(evt.target);
+    initRegionPickers(evt.target);
+  });
   document.addEventListener("htmx:beforeCleanupElement", function (evt) {
     if (window.echarts && evt.target.hasAttribute && evt.target.hasAttribute("data-chart")) {
       window.echarts.dispose(evt.target);
