@@ -1,6 +1,6 @@
 // Command shaobing is the public-health operations platform: one binary with
-// sub-commands to serve, migrate, load demo data, manage users and tokens,
-// verify the audit log and back up the database.
+// sub-commands to serve, migrate, load demo data, import and export people,
+// manage users and tokens, verify the audit log and back up the database.
 package main
 
 import (
@@ -28,6 +28,7 @@ func commands() map[string]command {
 		"serve":   {cmdServe, "run the web server and API (migrates first)"},
 		"migrate": {cmdMigrate, "apply pending database migrations"},
 		"import":  {cmdImport, "bulk-load people from CSV or .xlsx as a user, with a row-by-row report"},
+		"export":  {cmdExport, "write people to a CSV or .xlsx file as a user: their scope, masked, audited"},
 		"backup":  {cmdBackup, "write a consistent copy of a SQLite database (PostgreSQL: explains pg_dump)"},
 		"audit":   {cmdAudit, "verify the audit log's hash chain (exits non-zero when broken)"},
 		"demo":    {cmdDemo, "load a demo district: institutions, synthetic residents, one user per role"},

@@ -71,6 +71,28 @@ func (s *Service) APIUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// APIUserUpdate changes a user's name, roles or scope: PATCH
+// /api/v1/users/{id} with a UserChange body; the fields present are changed.
+func (s *Service) APIUserUpdate(w http.ResponseWriter, r *http.Request) error {
+	if _, err := web.UserWith(r, scope.BureauAdmin); err != nil {
+		return err
+	}
+	id, err := web.PathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var in UserChange
+	if err := web.DecodeJSON(w, r, &in, 64<<10); err != nil {
+		return err
+	}
+	u, err := s.UpdateUser(r.Context(), id, in)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, u)
+	return nil
+}
+
 // Me is the answer of GET /api/v1/me: who the caller is and what they may see.
 type Me struct {
 	UserID        int64        `json:"user_id"`

@@ -93,6 +93,8 @@ func newEnv(t *testing.T, secure bool) *env {
 	mux.Handle("GET /users/new", shell.Page(svc.UserNew))
 	mux.Handle("POST /users", shell.Page(svc.UserCreate))
 	mux.Handle("GET /users/{id}", shell.Page(svc.UserDetail))
+	mux.Handle("GET /users/{id}/edit", shell.Page(svc.UserEdit))
+	mux.Handle("POST /users/{id}", shell.Page(svc.UserUpdate))
 	mux.Handle("POST /users/{id}/disable", shell.Page(svc.UserDisable))
 	mux.Handle("POST /users/{id}/enable", shell.Page(svc.UserEnable))
 	mux.Handle("POST /users/{id}/password", shell.Page(svc.UserResetPassword))
@@ -103,6 +105,7 @@ func newEnv(t *testing.T, secure bool) *env {
 	mux.Handle("GET /api/v1/users", shell.API(svc.APIUsers))
 	mux.Handle("POST /api/v1/users", shell.API(svc.APIUserCreate))
 	mux.Handle("GET /api/v1/users/{id}", shell.API(svc.APIUser))
+	mux.Handle("PATCH /api/v1/users/{id}", shell.API(svc.APIUserUpdate))
 	mux.Handle("GET /api/v1/me", shell.API(svc.APIMe))
 	e := &env{t: t, db: db, svc: svc, clock: c, handler: shell.Observe(nil, svc.Middleware(mux))}
 	e.server = httptest.NewServer(e.handler)

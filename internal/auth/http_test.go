@@ -342,3 +342,108 @@ func TestAccountPage(t *testing.T) {
 }
 
 var tokenPattern = regexp.MustCompile(`sbt_[A-Za-z0-9_-]{43}`)
+
+func TestAPIUpdateUser(t *testing.T) {
+	e := newEnv(t, false)
+	adminA := e.user("admin.a", townshipA, 0, scope.BureauAdmin)
+	lab := e.user("lab.a", townshipA, 0, scope.Lab)
+	labB := e.user("lab.b", townshipB, 0, scope.Lab)
+	_, adminTok, err := e.svc.CreateToken(as(principal(adminA)), adminA.ID, "t", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, labTok, err := e.svc.CreateToken(as(principal(lab)), lab.ID, "t", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := func(id int64) string { return fmt.Sprintf("/api/v1/users/%d", id) }
+	tests := []struct {
+		name   string
+		token  string
+		id     int64
+		body   any
+		status int
+		field  string
+	}{
+		{"out of scope", adminTok, labB.ID, map[string]any{"roles": []string{"sampler"}}, http.StatusNotFound, ""},
+		{"wider scope", adminTok, lab.ID, map[string]any{"region_code": district}, http.StatusUnprocessableEntity, "region_code"},
+		{"non-admin", labTok, lab.ID, map[string]any{"roles": []string{"bureau_admin"}}, http.StatusForbidden, ""},
+		{"self-demotion", adminTok, adminA.ID, map[string]any{"roles": []string{"lab"}}, http.StatusUnprocessableEntity, "roles"},
+		{"unknown field", adminTok, lab.ID, map[string]any{"is_root": true}, http.StatusBadRequest, "is_root"},
+		{"wrong type", adminTok, lab.ID, map[string]any{"roles": "lab"}, http.StatusUnprocessableEntity, "roles"},
+	}
+	for _, tt := range tests {
+		res, doc := e.api("PATCH", path(tt.id), tt.token, tt.body)
+		if res.StatusCode != tt.status {
+			t.Errorf("%s: PATCH = %d %v; want %d", tt.name, res.StatusCode, doc, tt.status)
+			continue
+		}
+		if tt.field != "" {
+			errs, _ := doc["errors"].([]any)
+			if len(errs) != 1 || errs[0].(map[string]any)["field"] != tt.field {
+				t.Errorf("%s: errors %v; want one naming %s", tt.name, doc["errors"], tt.field)
+			}
+		}
+	}
+
+	// The lab user's token carries the new roles and scope on its next
+	// request: no new sign-in, no new token.
+	res, doc := e.api("PATCH", path(lab.ID), adminTok, map[string]any{"roles": []string{"lab", "sampler"}, "region_code": "330305001001"})
+	if res.StatusCode != http.StatusOK || doc["region_code"] != "330305001001" || fmt.Sprint(doc["roles"]) != "[sampler lab]" || doc["display_name"] != "lab.a" {
+		t.Fatalf("PATCH = %d %v", res.StatusCode, doc)
+	}
+	if _, me := e.api("GET", "/api/v1/me", labTok, nil); fmt.Sprint(me["roles"]) != "[sampler lab]" || me["region_code"] != "330305001001" {
+		t.Errorf("the changed user's token sees %v", me)
+	}
+}
+
+func TestEditUserPages(t *testing.T) {
+	e := newEnv(t, false)
+	admin := e.user("admin.a", townshipA, 0, scope.BureauAdmin)
+	lab := e.user("lab.a", townshipA, 0, scope.Lab)
+	labB := e.user("lab.b", townshipB, 0, scope.Lab)
+	b := e.browser()
+	token := b.login("admin.a", password)
+	labBrowser := e.browser()
+	labBrowser.login("lab.a", password)
+	if res, _ := labBrowser.get("/users"); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("lab GET /users = %d; want 403", res.StatusCode)
+	}
+
+	edit := fmt.Sprintf("/users/%d/edit", lab.ID)
+	res, body := b.get(edit)
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, `name="region_code" value="`+townshipA+`"`) ||
+		!regexp.MustCompile(`value="lab" checked`).MatchString(body) || !strings.Contains(body, `data-region-picker`) {
+		t.Errorf("GET %s = %d; want the form with the region picker and the ticked role\n%s", edit, res.StatusCode, body)
+	}
+	if res, _ := b.get(fmt.Sprintf("/users/%d/edit", labB.ID)); res.StatusCode != http.StatusNotFound {
+		t.Errorf("edit a user out of scope = %d; want 404", res.StatusCode)
+	}
+	if res, _ := labBrowser.get(edit); res.StatusCode != http.StatusForbidden {
+		t.Errorf("non-admin GET %s = %d; want 403", edit, res.StatusCode)
+	}
+	form := func(region string, roles ...string) url.Values {
+		return url.Values{"csrf_token": {token}, "display_name": {"王检验"}, "roles": roles, "region_code": {region}, "institution_id": {""}}
+	}
+	// A wider scope comes back with the field's error.
+	res, body = b.post(fmt.Sprintf("/users/%d", lab.ID), form(district, "lab", "bureau_admin"))
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "field-error") {
+		t.Errorf("POST with a wider scope = %d", res.StatusCode)
+	}
+	// Removing one's own admin role is refused.
+	res, body = b.post(fmt.Sprintf("/users/%d", admin.ID), form(townshipA, "lab"))
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "不能取消您自己的卫健局管理员角色") {
+		t.Errorf("self-demotion through the form = %d", res.StatusCode)
+	}
+	res, _ = b.post(fmt.Sprintf("/users/%d", lab.ID), form(townshipA, "lab", "bureau_admin"))
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != fmt.Sprintf("/users/%d?notice=user_updated", lab.ID) {
+		t.Fatalf("POST edit = %d → %q", res.StatusCode, loc)
+	}
+	// The lab user's open session has the new role at once.
+	if res, _ := labBrowser.get("/users"); res.StatusCode != http.StatusOK {
+		t.Errorf("lab GET /users after being made admin = %d; want 200", res.StatusCode)
+	}
+	if _, body := b.get(fmt.Sprintf("/users/%d", lab.ID)); !strings.Contains(body, "王检验") || !strings.Contains(body, "卫健局管理员") {
+		t.Errorf("detail page does not show the change")
+	}
+}

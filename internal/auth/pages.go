@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -209,9 +210,10 @@ func (s *Service) UserExport(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// userForm is the data of the new-user template.
+// userForm is the data of the new-user and edit-user templates.
 type userForm struct {
 	In           NewUser
+	User         User // the user being edited; zero on the new-user form
 	Roles        []scope.Role
 	Institutions []institutionOption
 	Region       regions.Picker // the region_code field
@@ -315,6 +317,78 @@ func (s *Service) userForm(ctx context.Context, in NewUser) (userForm, error) {
 		return userForm{}, fmt.Errorf("auth: list institutions: %w", err)
 	}
 	return f, nil
+}
+
+// UserEdit shows the form that changes a user's name, roles and scope.
+func (s *Service) UserEdit(w http.ResponseWriter, r *http.Request) error {
+	data, err := s.userPage(r)
+	if err != nil {
+		return err
+	}
+	u := data.User
+	in := NewUser{Username: u.Username, DisplayName: u.DisplayName, Roles: u.Roles, InstitutionID: u.InstitutionID}
+	if u.InstitutionID == 0 {
+		in.RegionCode = u.RegionCode
+	}
+	return s.renderEditForm(w, r, u, in, nil)
+}
+
+// UserUpdate saves the edit-user form. The form always holds every field,
+// so each is passed on; no ticked role is an empty list, not "unchanged".
+func (s *Service) UserUpdate(w http.ResponseWriter, r *http.Request) error {
+	data, err := s.userPage(r)
+	if err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	}
+	in := NewUser{
+		Username:    data.User.Username,
+		DisplayName: r.PostFormValue("display_name"),
+		RegionCode:  r.PostFormValue("region_code"),
+		Roles:       []scope.Role{},
+	}
+	for _, role := range r.PostForm["roles"] {
+		in.Roles = append(in.Roles, scope.Role(role))
+	}
+	if v := strings.TrimSpace(r.PostFormValue("institution_id")); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return s.renderEditForm(w, r, data.User, in, apperr.Field("institution_id", "user_institution.unknown", "no such institution in your scope"))
+		}
+		in.InstitutionID = id
+	}
+	_, err = s.UpdateUser(r.Context(), data.User.ID, UserChange{
+		DisplayName: &in.DisplayName, Roles: &in.Roles, RegionCode: &in.RegionCode, InstitutionID: &in.InstitutionID,
+	})
+	if err != nil {
+		return s.renderEditForm(w, r, data.User, in, err)
+	}
+	http.Redirect(w, r, fmt.Sprintf("/users/%d?notice=user_updated", data.User.ID), http.StatusSeeOther)
+	return nil
+}
+
+// renderEditForm shows the edit-user form with in, and err's field errors
+// when there is one.
+func (s *Service) renderEditForm(w http.ResponseWriter, r *http.Request, u User, in NewUser, err error) error {
+	data, ferr := s.userForm(r.Context(), in)
+	if ferr != nil {
+		return ferr
+	}
+	data.User = u
+	// The user's institution stays choosable even if it has since been
+	// deactivated or lies past the listed first 1000.
+	if u.InstitutionID != 0 && !slices.ContainsFunc(data.Institutions, func(o institutionOption) bool { return o.ID == u.InstitutionID }) {
+		data.Institutions = append(data.Institutions, institutionOption{ID: u.InstitutionID, Name: u.InstitutionName, RegionCode: u.RegionCode})
+	}
+	if err != nil {
+		s.shell.RenderForm(w, r, "user_edit", data, err)
+		return nil
+	}
+	s.shell.Render(w, r, "user_edit", data)
+	return nil
 }
 
 // userPage is the data of the user detail template.

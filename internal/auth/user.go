@@ -239,6 +239,126 @@ func (s *Service) grantableScope(ctx context.Context, p *scope.Principal, region
 	return region, nil
 }
 
+// UserChange is the input of UpdateUser. A nil field is left as it is.
+// A region_code or institution_id that is given replaces the user's whole
+// scope, which is then exactly one of the two, as for NewUser.
+type UserChange struct {
+	DisplayName   *string       `json:"display_name"`
+	Roles         *[]scope.Role `json:"roles"`
+	RegionCode    *string       `json:"region_code"`
+	InstitutionID *int64        `json:"institution_id"`
+}
+
+// UpdateUser changes a user's display name, roles or scope under the same
+// rules as CreateUser: the caller is a bureau_admin, the user lies in the
+// caller's scope (else not found), each role is grantable and the new
+// scope lies within the caller's own. The user's sessions and tokens carry
+// the change from their next request, because the middleware reads the
+// account again on every request.
+func (s *Service) UpdateUser(ctx context.Context, id int64, in UserChange) (User, error) {
+	p, err := requireAdmin(ctx)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.GetUser(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	self := !p.IsSystem() && p.UserID == u.ID
+	var probs apperr.Problems
+	name := u.DisplayName
+	if in.DisplayName != nil {
+		if name = strings.TrimSpace(*in.DisplayName); name == "" {
+			name = u.Username
+		} else if utf8.RuneCountInString(name) > maxDisplayName {
+			probs.Add("display_name", "display_name.too_long", "at most %v characters", maxDisplayName)
+		}
+	}
+	roles := u.Roles
+	if in.Roles != nil {
+		var roleErr error
+		if roles, roleErr = s.grantableRoles(p, *in.Roles); roleErr != nil {
+			probs.AddErr("roles", roleErr)
+		} else if self && !slices.Contains(roles, scope.BureauAdmin) {
+			// An admin who drops their own bureau_admin role can no longer
+			// undo it: they would lock themselves out of user management.
+			probs.Add("roles", "user.own_admin_role", "you cannot remove your own bureau_admin role")
+		}
+	}
+	region, instID := u.RegionCode, u.InstitutionID
+	if in.RegionCode != nil || in.InstitutionID != nil {
+		newRegion, newInst := "", int64(0)
+		if in.RegionCode != nil {
+			newRegion = strings.TrimSpace(*in.RegionCode)
+		}
+		if in.InstitutionID != nil {
+			newInst = *in.InstitutionID
+		}
+		// The scope as given equals the current one: nothing to grant (and
+		// an institution since deactivated does not block other edits).
+		same := (newInst != 0 && newInst == u.InstitutionID && newRegion == "") ||
+			(newInst == 0 && u.InstitutionID == 0 && newRegion == u.RegionCode)
+		if !same {
+			field := "region_code"
+			if newInst != 0 {
+				field = "institution_id"
+			}
+			got, scopeErr := s.grantableScope(ctx, p, newRegion, newInst)
+			switch {
+			case scopeErr != nil:
+				probs.AddErr("", scopeErr)
+			case self:
+				// The new scope lies within the admin's own, so it can only
+				// narrow it, and nobody narrower can widen it again: moving
+				// themselves would lock the admin out of the rest of their area.
+				probs.Add(field, "user.own_scope", "you cannot change your own scope")
+			default:
+				region, instID = got, newInst
+			}
+		}
+	}
+	if err := probs.Err(); err != nil {
+		return User{}, err
+	}
+	var changed []string
+	if name != u.DisplayName {
+		changed = append(changed, "display_name") // a person's name: not in the audit detail
+	}
+	if before, after := formatRoles(u.Roles), formatRoles(roles); before != after {
+		changed = append(changed, "roles "+before+" -> "+after)
+	}
+	if region != u.RegionCode || instID != u.InstitutionID {
+		changed = append(changed, "scope "+scopeLabel(u.RegionCode, u.InstitutionID)+" -> "+scopeLabel(region, instID))
+	}
+	if len(changed) == 0 {
+		return u, nil
+	}
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var a storage.Args
+		q := "UPDATE users SET display_name = " + a.Add(name) + ", roles = " + a.Add(formatRoles(roles)) +
+			", region_code = " + a.Add(region) + ", institution_id = " + a.Add(nullID(instID)) +
+			", updated_at = " + a.Add(storage.Millis(s.now())) +
+			" WHERE id = " + a.Add(id) + " AND " + p.Where(&a, "region_code", "institution_id")
+		if err := execOne(ctx, tx, q, a.Values()...); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.update", ObjectType: "user", ObjectID: strconv.FormatInt(id, 10),
+			Detail: strings.Join(changed, "; ")})
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return s.GetUser(ctx, id)
+}
+
+// scopeLabel names a scope for the audit log: codes and ids only.
+func scopeLabel(region string, instID int64) string {
+	if instID != 0 {
+		return "institution " + strconv.FormatInt(instID, 10)
+	}
+	return "region " + region
+}
+
 // GetUser returns a user within the caller's scope; others are not found.
 // Only admins read user records.
 func (s *Service) GetUser(ctx context.Context, id int64) (User, error) {

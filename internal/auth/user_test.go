@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/shaobing/shaobing/internal/apperr"
@@ -220,5 +222,108 @@ func TestAdminActionsScoped(t *testing.T) {
 	}
 	if _, err := e.svc.Login(sys(), "lab.a", "a new long password", "", ""); err != nil {
 		t.Errorf("login with the reset password: %v", err)
+	}
+}
+
+func TestUpdateUser(t *testing.T) {
+	e := newEnv(t, false)
+	adminA := principal(e.user("admin.a", townshipA, 0, scope.BureauAdmin))
+	sampler := principal(e.user("sampler.a", townshipA, 0, scope.Sampler))
+	labA := e.user("lab.a", townshipA, 0, scope.Lab)
+	labB := e.user("lab.b", townshipB, 0, scope.Lab)
+	instA := e.institution("北岙卫生院", townshipA)
+	instB := e.institution("灵昆卫生院", townshipB)
+	str := func(s string) *string { return &s }
+	id := func(n int64) *int64 { return &n }
+	roles := func(rs ...scope.Role) *[]scope.Role { return &rs }
+	tests := []struct {
+		name   string
+		caller *scope.Principal
+		target int64
+		in     UserChange
+		code   apperr.Code
+		fields map[string]string
+	}{
+		{"out of scope", adminA, labB.ID, UserChange{Roles: roles(scope.Sampler)}, apperr.NotFound, nil},
+		{"non-admin", sampler, labA.ID, UserChange{Roles: roles(scope.Sampler)}, apperr.Forbidden, nil},
+		{"wider region", adminA, labA.ID, UserChange{RegionCode: str(district)}, apperr.Invalid, map[string]string{"region_code": "region_code.out_of_scope"}},
+		{"other township", adminA, labA.ID, UserChange{RegionCode: str(townshipB)}, apperr.Invalid, map[string]string{"region_code": "region_code.out_of_scope"}},
+		{"institution elsewhere", adminA, labA.ID, UserChange{InstitutionID: id(instB)}, apperr.Invalid, map[string]string{"institution_id": "user_institution.unknown"}},
+		{"both scopes", adminA, labA.ID, UserChange{RegionCode: str(townshipA), InstitutionID: id(instA)}, apperr.Invalid, map[string]string{"institution_id": "scope.one_only"}},
+		{"no roles, long name", adminA, labA.ID, UserChange{Roles: roles(), DisplayName: str(strings.Repeat("名", 101))}, apperr.Invalid,
+			map[string]string{"roles": "required", "display_name": "display_name.too_long"}},
+		{"unknown role", adminA, labA.ID, UserChange{Roles: roles("root")}, apperr.Invalid, map[string]string{"roles": "role.unknown"}},
+		{"self-demotion", adminA, adminA.UserID, UserChange{Roles: roles(scope.Epidemiologist)}, apperr.Invalid, map[string]string{"roles": "user.own_admin_role"}},
+		{"self narrowing", adminA, adminA.UserID, UserChange{RegionCode: str("330305001001")}, apperr.Invalid, map[string]string{"region_code": "user.own_scope"}},
+		{"self to an institution", adminA, adminA.UserID, UserChange{InstitutionID: id(instA)}, apperr.Invalid, map[string]string{"institution_id": "user.own_scope"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, _ := e.svc.GetUser(sys(), tt.target)
+			_, err := e.svc.UpdateUser(as(tt.caller), tt.target, tt.in)
+			if apperr.CodeOf(err) != tt.code {
+				t.Fatalf("UpdateUser = %v; want %s", err, tt.code)
+			}
+			if tt.fields != nil && !equalMaps(fieldCodes(err), tt.fields) {
+				t.Errorf("UpdateUser errors = %v; want %v", fieldCodes(err), tt.fields)
+			}
+			if after, _ := e.svc.GetUser(sys(), tt.target); formatRoles(after.Roles) != formatRoles(before.Roles) || after.RegionCode != before.RegionCode ||
+				after.InstitutionID != before.InstitutionID || after.DisplayName != before.DisplayName {
+				t.Errorf("a refused change was written: %+v", after)
+			}
+		})
+	}
+
+	// Allowed: roles, a village, then an institution, then back to a region.
+	ctx := as(adminA)
+	u, err := e.svc.UpdateUser(ctx, labA.ID, UserChange{Roles: roles(scope.Lab, scope.Sampler, scope.Lab), RegionCode: str("330305001001"), DisplayName: str(" 王检验 ")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if formatRoles(u.Roles) != "sampler,lab" || u.RegionCode != "330305001001" || u.InstitutionID != 0 || u.DisplayName != "王检验" {
+		t.Errorf("updated user = %+v", u)
+	}
+	if u, err = e.svc.UpdateUser(ctx, labA.ID, UserChange{InstitutionID: id(instA)}); err != nil || u.InstitutionID != instA || u.RegionCode != townshipA {
+		t.Errorf("move to an institution = %+v, %v", u, err)
+	}
+	// The form sends the unchanged scope back with a name change: allowed,
+	// and only the name is recorded as changed.
+	if u, err = e.svc.UpdateUser(ctx, labA.ID, UserChange{DisplayName: str("王二"), RegionCode: str(""), InstitutionID: id(instA)}); err != nil || u.DisplayName != "王二" || u.InstitutionID != instA {
+		t.Errorf("rename with the same scope = %+v, %v", u, err)
+	}
+	if u, err = e.svc.UpdateUser(ctx, labA.ID, UserChange{RegionCode: str(townshipA)}); err != nil || u.InstitutionID != 0 || u.RegionCode != townshipA {
+		t.Errorf("back to a region = %+v, %v", u, err)
+	}
+	// An admin may change their own name, and keep their scope and role.
+	if _, err := e.svc.UpdateUser(ctx, adminA.UserID, UserChange{DisplayName: str("管理员"), Roles: roles(scope.BureauAdmin, scope.Lab), RegionCode: str(townshipA)}); err != nil {
+		t.Errorf("admin edits own name and adds a role: %v", err)
+	}
+
+	var details []string
+	rows, err := e.db.Query("SELECT detail FROM audit_log WHERE action = 'user.update' AND object_id = $1 ORDER BY id", strconv.FormatInt(labA.ID, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		details = append(details, d)
+	}
+	want := []string{
+		"display_name; roles lab -> sampler,lab; scope region 330305001 -> region 330305001001",
+		"scope region 330305001001 -> institution " + strconv.FormatInt(instA, 10),
+		"display_name",
+		"scope institution " + strconv.FormatInt(instA, 10) + " -> region 330305001",
+	}
+	if strings.Join(details, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit details:\n%s\nwant:\n%s", strings.Join(details, "\n"), strings.Join(want, "\n"))
+	}
+	for _, d := range details {
+		if strings.Contains(d, "王") {
+			t.Errorf("audit detail %q holds the display name", d)
+		}
 	}
 }

@@ -214,37 +214,11 @@ func (h *Handlers) Export(w http.ResponseWriter, r *http.Request) error {
 	}
 	lang := locale.FromRequest(r)
 	t := func(key string) string { return h.shell.Catalog.T(lang, key) }
-	cols := []tabular.Column{
-		{Header: "ID", Kind: tabular.Number},
-		{Header: t("people.id_type")},
-		{Header: t("people.id_number")},
-		{Header: t("people.name")},
-		{Header: t("people.sex")},
-		{Header: t("people.age"), Kind: tabular.Number},
-		{Header: t("people.phone")},
-		{Header: t("people.address")},
-		{Header: t("people.region_code")},
-		{Header: t("people.region")},
-		{Header: t("people.tags")},
-		{Header: t("common.created_at"), Kind: tabular.Time},
-		{Header: t("common.updated_at"), Kind: tabular.Time},
-	}
+	cols, row := ExportTable(t)
 	return h.shell.Export(w, r, "people", t("people.title"), cols, func(write func([]any) error) error {
 		// The registry checks the filters and records the export before the
 		// first row, so a bad filter still gets an error page.
-		return h.reg.Export(r.Context(), q, string(f), func(p Person) error {
-			v := p.Masked()
-			var age any
-			if v.Age != nil {
-				age = *v.Age
-			}
-			phone := v.Phone
-			if v.NoPhone {
-				phone = t("people.no_phone")
-			}
-			return write([]any{v.ID, t("people.id_type." + string(v.IDType)), v.IDNumber, v.Name, sexLabel(t, v.Sex), age,
-				phone, v.Address, v.RegionCode, v.RegionName, tagLabels(t, v.Tags), v.CreatedAt, v.UpdatedAt})
-		})
+		return h.reg.Export(r.Context(), q, string(f), func(p Person) error { return write(row(p)) })
 	})
 }
 
