@@ -221,6 +221,7 @@ func TestInstitutionPages(t *testing.T) {
 		{"options above the user's region", "beiao", "GET", "/regions/options?parent=330305", "", 404, ""},
 		{"options of an unknown code", "admin", "GET", "/regions/options?parent=330305999", "", 404, ""},
 		{"options without a parent", "admin", "GET", "/regions/options", "", 404, ""},
+		{"list has the picker", "admin", "GET", "/institutions", "", 200, `<option value="330305001">北岙街道</option>`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +230,27 @@ func TestInstitutionPages(t *testing.T) {
 				t.Fatalf("= %d; want %d containing %q; body:\n%s", status, tt.status, tt.want, body)
 			}
 		})
+	}
+
+	// The list's region filter is the picker's region_code field, kept in
+	// the picker, the pager and the export links; the API keeps ?region=.
+	if status, body := do(t, srv, "admin", "POST", "/institutions", "name=%E5%8C%97%E5%B2%99%E5%8D%AB%E7%94%9F%E9%99%A2&type=hospital&region_code=330305001"); status != 303 {
+		t.Fatalf("create in 330305001 = %d %s", status, body)
+	}
+	filtered := []struct{ path, want, not string }{
+		{"/institutions?region_code=330305001", `<option value="330305001" selected>北岙街道</option>`, "洞头区卫健局"},
+		{"/institutions?region_code=330305001", "format=csv", ""},
+		{"/institutions?region_code=330305001&format=csv", "北岙卫生院", "洞头区卫健局"},
+		{"/api/v1/institutions?region=330305001", "北岙卫生院", "洞头区卫健局"},
+	}
+	for _, f := range filtered {
+		status, body := do(t, srv, "admin", "GET", f.path, "")
+		if status != 200 || !strings.Contains(body, "北岙卫生院") || !strings.Contains(body, f.want) || (f.not != "" && strings.Contains(body, f.not)) {
+			t.Errorf("GET %s = %d; want 北岙卫生院 and %q, not %q; body:\n%s", f.path, status, f.want, f.not, body)
+		}
+	}
+	if _, body := do(t, srv, "admin", "GET", "/institutions?region_code=330305001", ""); !strings.Contains(body, "region_code=330305001&amp;q=&amp;active=&amp;format=csv") {
+		t.Errorf("the export link does not keep the region filter")
 	}
 }
 

@@ -33,13 +33,16 @@ func NewHandlers(shell *web.Shell, inst *Institutions, users UserCounter) *Handl
 
 // institutionListPage is the data of the institution_list page.
 type institutionListPage struct {
-	Items []Institution
-	Next  string
-	Types []InstitutionType
+	Items  []Institution
+	Next   string
+	Types  []InstitutionType
+	Region Picker // the region_code filter
 }
 
-// filterFrom reads the list filters of a request's query.
-func filterFrom(r *http.Request) (InstitutionFilter, error) {
+// filterFrom reads the list filters of a request's query. regionParam names
+// the region filter: region_code on the page (the region picker's field),
+// region in the API, whose parameter names are a contract.
+func filterFrom(r *http.Request, regionParam string) (InstitutionFilter, error) {
 	q := r.URL.Query()
 	limit, err := web.Limit(q, 50, 1000)
 	if err != nil {
@@ -47,7 +50,7 @@ func filterFrom(r *http.Request) (InstitutionFilter, error) {
 	}
 	return InstitutionFilter{
 		Type:   InstitutionType(strings.TrimSpace(q.Get("type"))),
-		Region: q.Get("region"),
+		Region: q.Get(regionParam),
 		Q:      q.Get("q"),
 		Active: q.Get("active"),
 		Cursor: q.Get("cursor"),
@@ -58,10 +61,11 @@ func filterFrom(r *http.Request) (InstitutionFilter, error) {
 // InstitutionList shows the institutions in the user's scope, or exports
 // them when ?format=csv|xlsx.
 func (h *Handlers) InstitutionList(w http.ResponseWriter, r *http.Request) error {
-	if _, err := web.User(r); err != nil {
+	p, err := web.User(r)
+	if err != nil {
 		return err
 	}
-	f, err := filterFrom(r)
+	f, err := filterFrom(r, "region_code")
 	if err != nil {
 		return err
 	}
@@ -72,7 +76,7 @@ func (h *Handlers) InstitutionList(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	h.shell.Render(w, r, "institution_list", institutionListPage{Items: items, Next: next, Types: InstitutionTypes()})
+	h.shell.Render(w, r, "institution_list", institutionListPage{Items: items, Next: next, Types: InstitutionTypes(), Region: h.tree.Picker(p, f.Region)})
 	return nil
 }
 
@@ -339,7 +343,7 @@ func (h *Handlers) APIInstitutionList(w http.ResponseWriter, r *http.Request) er
 	if _, err := web.User(r); err != nil {
 		return err
 	}
-	f, err := filterFrom(r)
+	f, err := filterFrom(r, "region")
 	if err != nil {
 		return err
 	}
