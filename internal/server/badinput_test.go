@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -9,14 +10,17 @@ import (
 	"testing"
 )
 
-// jsonOperation is a documented operation that takes a JSON body.
+// jsonOperation is a documented operation that takes a JSON body, in one
+// of the JSON media types it accepts.
 type jsonOperation struct {
 	method, path string
+	mediaType    string   // application/json, or a +json type such as application/merge-patch+json
 	properties   []string // the body schema's top-level properties
 }
 
 // jsonOperations reads the served OpenAPI document and lists every operation
-// with an application/json request body, so a new endpoint is covered by
+// — of any method: POST, PUT, PATCH … — with a JSON request body, once per
+// JSON media type it documents, so a new endpoint is covered by
 // TestEveryJSONEndpointRejectsBadInput without being named here.
 func jsonOperations(t *testing.T, doc map[string]any) []jsonOperation {
 	t.Helper()
@@ -38,20 +42,23 @@ func jsonOperations(t *testing.T, doc map[string]any) []jsonOperation {
 			if !ok {
 				continue
 			}
-			media, ok := body["content"].(map[string]any)["application/json"].(map[string]any)
-			if !ok {
-				continue
+			for mediaType, raw := range body["content"].(map[string]any) {
+				if mediaType != "application/json" && !strings.HasSuffix(mediaType, "+json") {
+					continue
+				}
+				schema := resolve(raw.(map[string]any)["schema"].(map[string]any))
+				var props []string
+				for name := range schema["properties"].(map[string]any) {
+					props = append(props, name)
+				}
+				sort.Strings(props)
+				ops = append(ops, jsonOperation{method: strings.ToUpper(method), path: path, mediaType: mediaType, properties: props})
 			}
-			schema := resolve(media["schema"].(map[string]any))
-			var props []string
-			for name := range schema["properties"].(map[string]any) {
-				props = append(props, name)
-			}
-			sort.Strings(props)
-			ops = append(ops, jsonOperation{method: strings.ToUpper(method), path: path, properties: props})
 		}
 	}
-	sort.Slice(ops, func(i, j int) bool { return ops[i].path+ops[i].method < ops[j].path+ops[j].method })
+	sort.Slice(ops, func(i, j int) bool {
+		return ops[i].path+" "+ops[i].method+" "+ops[i].mediaType < ops[j].path+" "+ops[j].method+" "+ops[j].mediaType
+	})
 	return ops
 }
 
@@ -85,8 +92,11 @@ func TestEveryJSONEndpointRejectsBadInput(t *testing.T) {
 	if len(ops) < 4 {
 		t.Fatalf("only %d JSON operations found in the document", len(ops))
 	}
+	if !slices.ContainsFunc(ops, func(op jsonOperation) bool { return op.method != http.MethodPost }) {
+		t.Errorf("no JSON operation other than POST found; the PATCH of users should be covered")
+	}
 	for _, op := range ops {
-		t.Logf("covering %s %s %v", op.method, op.path, op.properties)
+		t.Logf("covering %s %s (%s) %v", op.method, op.path, op.mediaType, op.properties)
 	}
 	personPath := strings.NewReplacer("{id}", itoa(w.personA.ID)).Replace
 	before := tableCounts(t, w)
@@ -109,9 +119,9 @@ func TestEveryJSONEndpointRejectsBadInput(t *testing.T) {
 			{"trailing data", `{} {}`, http.StatusBadRequest, ""},
 			{"oversize", `{"` + field + `": "` + strings.Repeat("长", 2<<20) + `"}`, http.StatusRequestEntityTooLarge, ""},
 		} {
-			status, body := w.api(t, w.tokenAdmin, op.method, path, tc.body)
+			status, body := sendJSON(t, w, op.method, path, op.mediaType, tc.body)
 			if status != tc.status {
-				t.Errorf("%s %s %s: status %d, want %d: %.300s", op.method, op.path, tc.name, status, tc.status, body)
+				t.Errorf("%s %s (%s) %s: status %d, want %d: %.300s", op.method, op.path, op.mediaType, tc.name, status, tc.status, body)
 				continue
 			}
 			var problem struct {
@@ -131,6 +141,21 @@ func TestEveryJSONEndpointRejectsBadInput(t *testing.T) {
 	if after := tableCounts(t, w); !mapsEqual(before, after) {
 		t.Errorf("refused requests changed the data: before %v, after %v", before, after)
 	}
+}
+
+// sendJSON sends body as the admin's API request with the given media type.
+func sendJSON(t *testing.T, w *world, method, path, mediaType, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, w.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+w.tokenAdmin)
+	req.Header.Set("Content-Type", mediaType)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 func mapsEqual(a, b map[string]int) bool {

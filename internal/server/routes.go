@@ -57,6 +57,8 @@ func (s *Server) routes(mux *routeTable) {
 	mux.Handle("GET /users/export", s.shell.Page(s.auth.UserExport))
 	mux.Handle("POST /users", s.shell.Page(s.auth.UserCreate))
 	mux.Handle("GET /users/{id}", s.shell.Page(s.auth.UserDetail))
+	mux.Handle("GET /users/{id}/edit", s.shell.Page(s.auth.UserEdit))
+	mux.Handle("POST /users/{id}", s.shell.Page(s.auth.UserUpdate))
 	mux.Handle("POST /users/{id}/disable", s.shell.Page(s.auth.UserDisable))
 	mux.Handle("POST /users/{id}/enable", s.shell.Page(s.auth.UserEnable))
 	mux.Handle("POST /users/{id}/password", s.shell.Page(s.auth.UserResetPassword))
@@ -67,6 +69,7 @@ func (s *Server) routes(mux *routeTable) {
 	mux.Handle("GET /api/v1/users", s.shell.API(s.auth.APIUsers))
 	mux.Handle("POST /api/v1/users", s.shell.API(s.auth.APIUserCreate))
 	mux.Handle("GET /api/v1/users/{id}", s.shell.API(s.auth.APIUser))
+	mux.Handle("PATCH /api/v1/users/{id}", s.shell.API(s.auth.APIUserUpdate))
 	mux.Handle("GET /api/v1/me", s.shell.API(s.auth.APIMe))
 
 	// Audit.

@@ -134,7 +134,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	shell.Secure = cfg.Secure
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// Pool figures (go_sql_open_connections, go_sql_wait_count_total …) show a
+		// pool too small for the load before requests start to queue.
+		collectors.NewDBStatsCollector(cfg.DB.DB, cfg.DB.Dialect.String()))
 	s := &Server{cfg: cfg, shell: shell, registry: reg, metrics: web.NewMetrics(reg)}
 	if s.openapi, err = openapi.Build(OpenAPI()...); err != nil {
 		return nil, err
