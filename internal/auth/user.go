@@ -230,8 +230,10 @@ func (s *Service) grantableScope(ctx context.Context, p *scope.Principal, region
 	if err != nil {
 		return "", err
 	}
-	if d.Level != regions.District && d.Level != regions.Township && d.Level != regions.Village {
-		return "", apperr.Field("region_code", "user_region.level", "a user's region is a district, township or village")
+	// A city health commission (市卫健委) works city-wide; provinces are
+	// beyond what one shaobing deployment serves.
+	if d.Level == regions.Province {
+		return "", apperr.Field("region_code", "user_region.level", "a user's region is a city, district, township or village")
 	}
 	if !p.CoversScope(region, 0) {
 		return "", apperr.Field("region_code", "region_code.out_of_scope", "region %v is outside your scope", region)

@@ -92,6 +92,7 @@ func TestCreateUserGrantsNoWiderThanOwn(t *testing.T) {
 	}{
 		{"other township", adminA, in(townshipB, 0), apperr.Invalid, "region_code"},
 		{"whole district", adminA, in(district, 0), apperr.Invalid, "region_code"},
+		{"the city above", &scope.Principal{UserID: 999, Username: "district.admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: district}, in("3303", 0), apperr.Invalid, "region_code"},
 		{"institution elsewhere", adminA, in("", instB), apperr.Invalid, "institution_id"},
 		{"non-admin", sampler, in(townshipA, 0), apperr.Forbidden, ""},
 		{"institution admin, region", instAdmin, in(townshipA, 0), apperr.Invalid, "region_code"},
@@ -112,7 +113,8 @@ func TestCreateUserGrantsNoWiderThanOwn(t *testing.T) {
 	for i, ok := range []struct {
 		caller *scope.Principal
 		in     NewUser
-	}{{adminA, in(townshipA, 0)}, {adminA, in("330305001001", 0)}, {adminA, in("", instA)}, {instAdmin, in("", instA)}} {
+	}{{adminA, in(townshipA, 0)}, {adminA, in("330305001001", 0)}, {adminA, in("", instA)}, {instAdmin, in("", instA)},
+		{scope.System(), in("3303", 0)}} { // a city health commission (市卫健委) user
 		ok.in.Username = "ok" + string(rune('a'+i)) + ".user"
 		if _, err := e.svc.CreateUser(as(ok.caller), ok.in); err != nil {
 			t.Errorf("CreateUser(%+v) within scope: %v", ok.in, err)

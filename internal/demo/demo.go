@@ -278,12 +278,7 @@ func centreName(township string) string {
 // createUsers makes one user per role through the user store.
 func createUsers(ctx context.Context, db *storage.DB, tree *regions.Tree, now func() time.Time, hash auth.HashParams, p plan, inst *institutions) ([]Login, error) {
 	users := auth.New(db, tree, nil, now, auth.Options{Hash: hash})
-	// A user's region is a district or below, so a city's region-wide users
-	// get its first district.
 	district := p.region
-	if district.Level == regions.City {
-		district, _ = tree.Lookup(p.townships[0].Code[:6])
-	}
 	first := p.townships[0].Code
 	centre, point := inst.centres[first], inst.points[first][0]
 	specs := []struct {
