@@ -281,3 +281,32 @@ func TestFormsNeedTheCSRFToken(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPagesEscapeWhatUsersTyped: an institution name (shown unmasked) with
+// markup in it appears as text on the list and detail pages, never as HTML.
+func TestPagesEscapeWhatUsersTyped(t *testing.T) {
+	w := newWorld(t)
+	evil := `<script>alert(1)</script><img src=x onerror=alert(2)>卫生院`
+	payload, _ := json.Marshal(map[string]any{"name": evil, "type": "township_health_centre", "region_code": "330305001"})
+	status, body := w.api(t, w.tokenAdmin, "POST", "/api/v1/institutions", string(payload))
+	if status != http.StatusCreated {
+		t.Fatalf("create institution: %d %s", status, body)
+	}
+	var created struct{ ID int64 }
+	if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == 0 {
+		t.Fatalf("created %s: %v", body, err)
+	}
+	b := signIn(t, w.srv.URL, "district.admin")
+	for _, path := range []string{"/institutions", "/institutions/" + itoa(created.ID)} {
+		status, page := b.get(t, path)
+		if status != 200 {
+			t.Fatalf("%s: %d", path, status)
+		}
+		if strings.Contains(page, "<script>alert(1)") || strings.Contains(page, "<img src=x") {
+			t.Errorf("%s renders the typed markup as HTML", path)
+		}
+		if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s does not show the name as text", path)
+		}
+	}
+}
