@@ -15,6 +15,7 @@ import (
 	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
+	"github.com/shaobing/shaobing/internal/storage"
 	"github.com/shaobing/shaobing/internal/tabular"
 )
 
@@ -54,24 +55,12 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer src.Close()
-	svc, db, err := openAuth(ctx, *dbURL)
+	ctx, reg, db, err := peopleRegistryAs(ctx, *dbURL, *as, "import")
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	p, err := svc.PrincipalFor(ctx, *as)
-	if err != nil {
-		return err
-	}
-	if err := p.Require(people.Roles...); err != nil {
-		return fmt.Errorf("%s may not import people: %w", *as, err)
-	}
-	tree, err := regions.LoadTree()
-	if err != nil {
-		return err
-	}
-	reg := people.NewRegistry(db, tree, audit.New(db, time.Now), time.Now)
-	res, err := reg.Import(scope.WithPrincipal(ctx, p), src, ft)
+	res, err := reg.Import(ctx, src, ft)
 	if err != nil {
 		return err
 	}
@@ -79,4 +68,32 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(res)
+}
+
+// peopleRegistryAs opens the database and the people registry for work done
+// on a named user's behalf: the returned context carries that user's
+// principal, so their scope limits the work and the audit log names them.
+// verb ("import", "export") appears in the refusal for a user without a
+// people role.
+func peopleRegistryAs(ctx context.Context, dbURL, username, verb string) (context.Context, *people.Registry, *storage.DB, error) {
+	svc, db, err := openAuth(ctx, dbURL)
+	if err != nil {
+		return ctx, nil, nil, err
+	}
+	p, err := svc.PrincipalFor(ctx, username)
+	if err == nil {
+		err = p.Require(people.Roles...)
+		if err != nil {
+			err = fmt.Errorf("%s may not %s people: %w", username, verb, err)
+		}
+	}
+	var tree *regions.Tree
+	if err == nil {
+		tree, err = regions.LoadTree()
+	}
+	if err != nil {
+		db.Close()
+		return ctx, nil, nil, err
+	}
+	return scope.WithPrincipal(ctx, p), people.NewRegistry(db, tree, audit.New(db, time.Now), time.Now), db, nil
 }
