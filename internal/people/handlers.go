@@ -344,9 +344,8 @@ func (h *Handlers) Create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, 0); err != nil {
+		return err
 	}
 	data := formPage{Form: registerRequest{
 		IDType: r.PostForm.Get("id_type"), IDNumber: r.PostForm.Get("id_number"), Name: r.PostForm.Get("name"),
@@ -414,9 +413,8 @@ func (h *Handlers) Unmask(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, 0); err != nil {
+		return err
 	}
 	reason := r.PostForm.Get("reason")
 	p, err := h.reg.Unmask(r.Context(), id, reason)

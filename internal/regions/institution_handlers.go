@@ -174,9 +174,9 @@ func (h *Handlers) InstitutionNew(w http.ResponseWriter, r *http.Request) error 
 }
 
 // inputFromForm reads a submitted institution form.
-func inputFromForm(r *http.Request) (InstitutionInput, error) {
-	if err := r.ParseForm(); err != nil {
-		return InstitutionInput{}, apperr.Wrap(err, apperr.BadRequest, "malformed form")
+func inputFromForm(w http.ResponseWriter, r *http.Request) (InstitutionInput, error) {
+	if err := web.ParseForm(w, r, 0); err != nil {
+		return InstitutionInput{}, err
 	}
 	in := InstitutionInput{
 		Name:       r.PostForm.Get("name"),
@@ -200,7 +200,7 @@ func (h *Handlers) InstitutionCreate(w http.ResponseWriter, r *http.Request) err
 	if _, err := web.UserWith(r, scope.BureauAdmin); err != nil {
 		return err
 	}
-	in, err := inputFromForm(r)
+	in, err := inputFromForm(w, r)
 	var created Institution
 	if err == nil {
 		created, err = h.inst.Create(r.Context(), in)
@@ -256,7 +256,7 @@ func (h *Handlers) InstitutionUpdate(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	in, err := inputFromForm(r)
+	in, err := inputFromForm(w, r)
 	if err == nil {
 		_, err = h.inst.Update(r.Context(), id, in)
 	}
@@ -276,8 +276,8 @@ func (h *Handlers) InstitutionSetActive(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, 0); err != nil {
+		return err
 	}
 	active, err := strconv.ParseBool(r.PostForm.Get("active"))
 	if err != nil {

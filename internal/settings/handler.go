@@ -42,7 +42,7 @@ func (h *Handler) Save(w http.ResponseWriter, r *http.Request) error {
 	if _, err := web.UserWith(r, scope.BureauAdmin); err != nil {
 		return err
 	}
-	if err := r.ParseForm(); err != nil {
+	if err := web.ParseForm(w, r, 0); err != nil {
 		return err
 	}
 	submitted := map[string]string{}

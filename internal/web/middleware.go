@@ -91,6 +91,11 @@ func (s *Shell) Observe(m *Metrics, next http.Handler) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		sw := &statusWriter{ResponseWriter: w}
+		// Every body is capped before anything reads it, including the CSRF
+		// check that parses forms ahead of the handler; handlers narrow it.
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(sw, r.Body, MaxRequestBody)
+		}
 		if m != nil {
 			m.inFlight.Inc()
 			defer m.inFlight.Dec()
