@@ -1,8 +1,8 @@
 // Package auth signs users in and says who is asking: users with roles and
 // one scope (a region or an institution), argon2id passwords, browser
-// sessions with CSRF protection, lockout after repeated failed logins, and
-// API bearer tokens that carry exactly their user's roles and scope
-// (DESIGN.md §2). Its Middleware puts the caller's scope.Principal into
+// sessions with CSRF protection, throttling of failed logins per client and
+// per account, and API bearer tokens that carry exactly their user's roles
+// and scope (DESIGN.md §2). Its Middleware puts the caller's scope.Principal into
 // every request's context.
 package auth
 
@@ -47,6 +47,9 @@ const (
 	// LoginCSRFCookie holds the double-submit token that protects the login
 	// form, which is posted before there is a session to hold a token.
 	LoginCSRFCookie = "shaobing_csrf"
+	// DeviceCookie marks a browser that has signed in before, which the
+	// account lock then does not hold back (see throttle.go).
+	DeviceCookie = "shaobing_device"
 )
 
 // TokenPrefix starts every API token, so a leaked one is easy to recognise
@@ -59,6 +62,15 @@ type Options struct {
 	AbsoluteTimeout time.Duration // and this long after sign-in in any case (12h)
 	MaxFailedLogins int           // consecutive failures that lock the account (5)
 	LockoutDuration time.Duration // how long a lock lasts (15m)
+	// MaxClientFailures failed sign-ins from one client address within
+	// ClientWindow hold that address back (20 in 15m); see throttle.go.
+	MaxClientFailures int
+	ClientWindow      time.Duration
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// hop, as audit.MiddlewareWith(true) does: set it only behind a reverse
+	// proxy, or every client would share the proxy's address (and its
+	// sign-in throttle).
+	TrustProxy bool
 	// Hash sets argon2id's cost for new hashes (DefaultHashParams); tests
 	// lower it to stay fast.
 	Hash HashParams
@@ -76,6 +88,12 @@ func (o *Options) defaults() {
 	}
 	if o.LockoutDuration <= 0 {
 		o.LockoutDuration = 15 * time.Minute
+	}
+	if o.MaxClientFailures <= 0 {
+		o.MaxClientFailures = 20
+	}
+	if o.ClientWindow <= 0 {
+		o.ClientWindow = 15 * time.Minute
 	}
 	if o.Hash == (HashParams{}) {
 		o.Hash = DefaultHashParams

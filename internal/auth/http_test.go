@@ -336,7 +336,7 @@ func TestAccountPage(t *testing.T) {
 	if res, _ := other.get("/account"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("other browser after password change = %d; want a redirect to login", res.StatusCode)
 	}
-	if _, err := e.svc.Login(context.Background(), "lab.a", "another good pass", "", ""); err != nil {
+	if _, err := e.svc.Login(context.Background(), Attempt{Username: "lab.a", Password: "another good pass"}); err != nil {
 		t.Errorf("login with the new password: %v", err)
 	}
 }

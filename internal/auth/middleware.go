@@ -115,9 +115,19 @@ func (s *Service) clearCookie(w http.ResponseWriter, name string) {
 	s.setCookie(w, name, "", -1, site)
 }
 
-// clientAddr is the peer's IP address (without the port), for the session
-// row and the audit log.
-func clientAddr(r *http.Request) string {
+// clientAddr is the client's IP address (without the port), for the
+// sign-in throttle, the session row and the audit log: the peer's, or with
+// Options.TrustProxy the last X-Forwarded-For hop (the one the trusted
+// proxy appended; earlier ones are the client's say-so).
+func (s *Service) clientAddr(r *http.Request) string {
+	if s.opts.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			hops := strings.Split(xff[len(xff)-1], ",")
+			if last := strings.TrimSpace(hops[len(hops)-1]); last != "" {
+				return last
+			}
+		}
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -29,7 +30,9 @@ type loginPage struct {
 	Next     string
 	Username string
 	Failed   bool // show the one failed-login message
-	Expired  bool // the form's CSRF token was missing or stale
+	// RetryMinutes is set when the client is throttled: how long to wait.
+	RetryMinutes int
+	Expired      bool // the form's CSRF token was missing or stale
 }
 
 // LoginPage shows the sign-in form. The form is protected by a
@@ -65,9 +68,8 @@ func (s *Service) renderLogin(w http.ResponseWriter, r *http.Request, status int
 // LoginSubmit signs a user in and sends them on to ?next= (a path on this
 // site only).
 func (s *Service) LoginSubmit(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, maxForm); err != nil {
+		return err
 	}
 	data := loginPage{Next: safeNext(r.PostFormValue("next")), Username: r.PostFormValue("username")}
 	c, err := r.Cookie(LoginCSRFCookie)
@@ -77,16 +79,27 @@ func (s *Service) LoginSubmit(w http.ResponseWriter, r *http.Request) error {
 		s.renderLogin(w, r, http.StatusForbidden, loginPage{Next: data.Next, Username: data.Username, Expired: true})
 		return nil
 	}
-	cookie, err := s.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), clientAddr(r), r.UserAgent())
-	if apperr.Is(err, apperr.Unauthorized) {
+	at := Attempt{Username: r.PostFormValue("username"), Password: r.PostFormValue("password"), ClientAddr: s.clientAddr(r), UserAgent: r.UserAgent()}
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		at.Device = c.Value
+	}
+	in, err := s.Login(r.Context(), at)
+	var throttled *Throttled
+	switch {
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", retryAfter(throttled.After))
+		data.RetryMinutes = int((throttled.After + time.Minute - 1) / time.Minute)
+		s.renderLogin(w, r, http.StatusTooManyRequests, data)
+		return nil
+	case apperr.Is(err, apperr.Unauthorized):
 		data.Failed = true
 		s.renderLogin(w, r, http.StatusUnauthorized, data)
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		return err
 	}
-	s.setCookie(w, SessionCookie, cookie, int(s.opts.AbsoluteTimeout/time.Second), http.SameSiteLaxMode)
+	s.setCookie(w, SessionCookie, in.Session, int(s.opts.AbsoluteTimeout/time.Second), http.SameSiteLaxMode)
+	s.setCookie(w, DeviceCookie, in.Device, int(deviceLifetime/time.Second), http.SameSiteStrictMode)
 	s.clearCookie(w, LoginCSRFCookie)
 	http.Redirect(w, r, data.Next, http.StatusSeeOther)
 	return nil
@@ -253,9 +266,8 @@ func (s *Service) UserCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := web.UserWith(r, scope.BureauAdmin); err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, maxForm); err != nil {
+		return err
 	}
 	in := NewUser{
 		Username:    r.PostFormValue("username"),
@@ -340,9 +352,8 @@ func (s *Service) UserUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, maxForm); err != nil {
+		return err
 	}
 	in := NewUser{
 		Username:    data.User.Username,
@@ -393,9 +404,10 @@ func (s *Service) renderEditForm(w http.ResponseWriter, r *http.Request, u User,
 
 // userPage is the data of the user detail template.
 type userPage struct {
-	User   User
-	Locked bool
-	Self   bool
+	User     User
+	Locked   bool
+	Self     bool
+	Sessions int // the user's active sessions
 }
 
 // UserDetail shows one user with the disable and reset-password actions.
@@ -421,7 +433,25 @@ func (s *Service) userPage(r *http.Request) (userPage, error) {
 	if err != nil {
 		return userPage{}, err
 	}
-	return userPage{User: u, Locked: u.Locked(s.now()), Self: u.ID == p.UserID}, nil
+	n, err := s.countSessions(r.Context(), u.ID)
+	if err != nil {
+		return userPage{}, err
+	}
+	return userPage{User: u, Locked: u.Locked(s.now()), Self: u.ID == p.UserID, Sessions: n}, nil
+}
+
+// UserSessionsRevoke signs a user out everywhere (an admin action, scoped
+// like the others: a user out of scope is not found).
+func (s *Service) UserSessionsRevoke(w http.ResponseWriter, r *http.Request) error {
+	id, err := web.PathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if _, err := s.EndUserSessions(r.Context(), id); err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/users/%d?notice=user_sessions_revoked", id), http.StatusSeeOther)
+	return nil
 }
 
 // UserDisable disables a user.
@@ -456,9 +486,8 @@ func (s *Service) UserResetPassword(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, maxForm); err != nil {
+		return err
 	}
 	if err := s.ResetPassword(r.Context(), data.User.ID, r.PostFormValue("password")); err != nil {
 		s.shell.RenderForm(w, r, "user_detail", data, err)
@@ -470,7 +499,8 @@ func (s *Service) UserResetPassword(w http.ResponseWriter, r *http.Request) erro
 
 // accountPage is the data of the account template.
 type accountPage struct {
-	Tokens []Token
+	Tokens   []Token
+	Sessions []Session
 	// NewToken is a token just made, shown this once.
 	NewToken string
 	now      time.Time
@@ -492,7 +522,11 @@ func (s *Service) renderAccount(w http.ResponseWriter, r *http.Request, newToken
 	if err != nil {
 		return err
 	}
-	data := accountPage{Tokens: tokens, NewToken: newToken, now: s.now()}
+	sessions, err := s.Sessions(r.Context(), sessionCookie(r))
+	if err != nil {
+		return err
+	}
+	data := accountPage{Tokens: tokens, Sessions: sessions, NewToken: newToken, now: s.now()}
 	if formErr != nil {
 		s.shell.RenderForm(w, r, "account", data, formErr)
 		return nil
@@ -507,9 +541,8 @@ func (s *Service) AccountPassword(w http.ResponseWriter, r *http.Request) error 
 	if _, err := web.User(r); err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, maxForm); err != nil {
+		return err
 	}
 	password := r.PostFormValue("password")
 	if password != r.PostFormValue("password_confirm") {
@@ -521,7 +554,7 @@ func (s *Service) AccountPassword(w http.ResponseWriter, r *http.Request) error 
 		}
 		return err
 	}
-	cookie, err := s.newSession(r.Context(), clientAddr(r), r.UserAgent())
+	cookie, err := s.newSession(r.Context(), s.clientAddr(r), r.UserAgent())
 	if err != nil {
 		return err
 	}
@@ -536,9 +569,8 @@ func (s *Service) TokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
-		return apperr.Wrap(err, apperr.BadRequest, "malformed form")
+	if err := web.ParseForm(w, r, maxForm); err != nil {
+		return err
 	}
 	var expires time.Time
 	if v := strings.TrimSpace(r.PostFormValue("expires_days")); v != "" {
@@ -570,5 +602,44 @@ func (s *Service) TokenRevoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	http.Redirect(w, r, "/account?notice=token_revoked", http.StatusSeeOther)
+	return nil
+}
+
+// sessionCookie is the request's session cookie value, "" without one.
+func sessionCookie(r *http.Request) string {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// SessionRevoke signs out one of the caller's sessions. Signing out the
+// current one is signing out.
+func (s *Service) SessionRevoke(w http.ResponseWriter, r *http.Request) error {
+	if _, err := web.User(r); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := s.EndSession(r.Context(), id); err != nil {
+		return err
+	}
+	if current := sessionCookie(r); current != "" && digest(current) == id {
+		s.clearCookie(w, SessionCookie)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil
+	}
+	http.Redirect(w, r, "/account?notice=session_revoked", http.StatusSeeOther)
+	return nil
+}
+
+// SessionRevokeOthers signs out every session of the caller but this one.
+func (s *Service) SessionRevokeOthers(w http.ResponseWriter, r *http.Request) error {
+	if _, err := web.User(r); err != nil {
+		return err
+	}
+	if _, err := s.EndOtherSessions(r.Context(), sessionCookie(r)); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/account?notice=sessions_revoked", http.StatusSeeOther)
 	return nil
 }

@@ -62,102 +62,116 @@ func (a *account) principal() *scope.Principal {
 	return p
 }
 
-// Login checks a username and password and starts a session, returning the
-// session cookie's value. After Options.MaxFailedLogins consecutive
-// failures the account is locked for Options.LockoutDuration, during which
-// even the right password fails. Every failure answers ErrLoginFailed.
-func (s *Service) Login(ctx context.Context, username, password, clientAddr, userAgent string) (string, error) {
-	username = strings.ToLower(strings.TrimSpace(username))
+// Attempt is one sign-in attempt.
+type Attempt struct {
+	Username   string
+	Password   string
+	ClientAddr string // the client's IP address
+	UserAgent  string
+	// Device is the DeviceCookie value the browser sent, "" for none.
+	Device string
+}
+
+// SignedIn is a successful sign-in: the values of the cookies to set.
+type SignedIn struct {
+	Session string // the session cookie
+	Device  string // the device cookie, new at every sign-in
+}
+
+// Login checks a username and password and starts a session. A client
+// with too many recent failures is refused with apperr.TooMany (cause
+// *Throttled) before anything is checked; an account locked by failures
+// refuses browsers it does not trust even with the right password (see
+// throttle.go for the scheme). Every other failure answers ErrLoginFailed,
+// the same whether or not the username exists.
+func (s *Service) Login(ctx context.Context, at Attempt) (SignedIn, error) {
+	username := strings.ToLower(strings.TrimSpace(at.Username))
+	client := clientKey(at.ClientAddr)
+	now := s.now()
+	wait, err := s.clientWait(ctx, client, now)
+	if err != nil {
+		return SignedIn{}, err
+	}
+	if wait > 0 {
+		return SignedIn{}, errThrottled(wait)
+	}
 	var a account
-	err := s.db.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM users u LEFT JOIN institutions i ON i.id = u.institution_id WHERE u.username = $1",
+	err = s.db.QueryRowContext(ctx, "SELECT "+accountColumns+" FROM users u LEFT JOIN institutions i ON i.id = u.institution_id WHERE u.username = $1",
 		username).Scan(a.scanFields()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Spend the time a real check takes, so timing does not tell
 		// whether the username exists.
-		if _, err := s.hash.verify(ctx, password, ""); err != nil {
-			return "", err
+		if _, err := s.hash.verify(ctx, at.Password, ""); err != nil {
+			return SignedIn{}, err
 		}
-		if err := s.audit.RecordOutside(ctx, audit.Entry{Action: "user.login", Outcome: audit.Denied, Detail: "unknown username"}); err != nil {
-			return "", err
-		}
-		return "", ErrLoginFailed
+		return SignedIn{}, s.failLogin(ctx, client, now, audit.Entry{Action: "user.login", Outcome: audit.Denied, Detail: "unknown username"}, nil)
 	}
 	if err != nil {
-		return "", fmt.Errorf("auth: read user: %w", err)
+		return SignedIn{}, fmt.Errorf("auth: read user: %w", err)
 	}
-	ok, err := s.hash.verify(ctx, password, a.hash)
+	ok, err := s.hash.verify(ctx, at.Password, a.hash)
 	if err != nil {
-		return "", fmt.Errorf("auth: user %d: %w", a.id, err)
+		return SignedIn{}, fmt.Errorf("auth: user %d: %w", a.id, err)
 	}
-	now := s.now()
+	trusted, err := s.trusted(ctx, at.Device, a.id, now)
+	if err != nil {
+		return SignedIn{}, err
+	}
 	denied := audit.Entry{Action: "user.login", ObjectType: "user", ObjectID: strconv.FormatInt(a.id, 10), Outcome: audit.Denied, RegionCode: a.region}
-	if a.lockedUntil.Valid && now.Before(storage.FromMillis(a.lockedUntil.Int64)) {
+	switch {
+	case a.lockedUntil.Valid && now.Before(storage.FromMillis(a.lockedUntil.Int64)) && !trusted:
 		denied.Detail = "account locked"
-		return "", s.deny(ctx, denied)
-	}
-	if !ok {
+		return SignedIn{}, s.failLogin(ctx, client, now, denied, nil)
+	case !ok && trusted:
+		denied.Detail = "wrong password from a trusted device"
+		return SignedIn{}, s.failLogin(ctx, client, now, denied, s.countDeviceFailure(at.Device, a.id))
+	case !ok:
 		denied.Detail = "wrong password"
-		return "", s.recordFailure(ctx, a.id, now, denied)
+		return SignedIn{}, s.failLogin(ctx, client, now, denied, s.countAccountFailure(a.id, now))
 	}
 	p := a.principal()
 	if p == nil {
 		denied.Detail = "account disabled or without scope"
-		return "", s.deny(ctx, denied)
+		return SignedIn{}, s.failLogin(ctx, client, now, denied, nil)
 	}
 	ctx = scope.WithPrincipal(ctx, p)
-	var cookie string
+	var in SignedIn
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = $1", a.id); err != nil {
 			return fmt.Errorf("auth: reset failed logins: %w", err)
 		}
-		// Sweep ended sessions now and then; sign-in is rare enough.
-		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
-			storage.Millis(now), storage.Millis(now.Add(-s.opts.IdleTimeout))); err != nil {
-			return fmt.Errorf("auth: sweep sessions: %w", err)
+		if err := s.sweep(ctx, tx, now); err != nil {
+			return err
 		}
 		var err error
-		if cookie, err = s.startSession(ctx, tx, a.id, now, clientAddr, userAgent); err != nil {
+		if in.Device, err = s.trustDevice(ctx, tx, at.Device, a.id, now); err != nil {
+			return err
+		}
+		if in.Session, err = s.startSession(ctx, tx, a.id, now, at.ClientAddr, at.UserAgent); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.login", ObjectType: "user", ObjectID: strconv.FormatInt(a.id, 10)})
 	})
 	if err != nil {
-		return "", err
+		return SignedIn{}, err
 	}
-	return cookie, nil
+	return in, nil
 }
 
-// deny records a refused login and returns ErrLoginFailed.
-func (s *Service) deny(ctx context.Context, e audit.Entry) error {
-	if err := s.audit.RecordOutside(ctx, e); err != nil {
-		return err
+// sweep deletes ended sessions, failures past the client window and
+// devices unused for deviceLifetime; sign-in is rare enough to do it.
+func (s *Service) sweep(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
+		storage.Millis(now), storage.Millis(now.Add(-s.opts.IdleTimeout))); err != nil {
+		return fmt.Errorf("auth: sweep sessions: %w", err)
 	}
-	return ErrLoginFailed
-}
-
-// recordFailure counts a wrong password; the failure that reaches the limit
-// locks the account and starts the count again. One UPDATE does it, so
-// concurrent attempts cannot slip past the limit.
-func (s *Service) recordFailure(ctx context.Context, userID int64, now time.Time, e audit.Entry) error {
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var locked sql.NullInt64
-		err := tx.QueryRowContext(ctx, `UPDATE users SET
-			failed_logins = CASE WHEN failed_logins + 1 >= $1 THEN 0 ELSE failed_logins + 1 END,
-			locked_until = CASE WHEN failed_logins + 1 >= $1 THEN $2 ELSE locked_until END
-			WHERE id = $3 RETURNING locked_until`,
-			s.opts.MaxFailedLogins, storage.Millis(now.Add(s.opts.LockoutDuration)), userID).Scan(&locked)
-		if err != nil {
-			return fmt.Errorf("auth: count failed login: %w", err)
-		}
-		if locked.Valid && locked.Int64 > storage.Millis(now) {
-			e.Detail += "; account locked"
-		}
-		return s.audit.Record(ctx, tx, e)
-	})
-	if err != nil {
-		return err
+	if _, err := tx.ExecContext(ctx, "DELETE FROM login_failures WHERE at <= $1", storage.Millis(now.Add(-s.opts.ClientWindow))); err != nil {
+		return fmt.Errorf("auth: sweep client failures: %w", err)
 	}
-	return ErrLoginFailed
+	if _, err := tx.ExecContext(ctx, "DELETE FROM trusted_devices WHERE last_login_at <= $1", storage.Millis(now.Add(-deviceLifetime))); err != nil {
+		return fmt.Errorf("auth: sweep devices: %w", err)
+	}
+	return nil
 }
 
 // startSession inserts a session for userID and returns its cookie value;

@@ -26,21 +26,21 @@ func TestLogin(t *testing.T) {
 		{"nobody", password, false},
 	}
 	for _, tt := range tests {
-		cookie, err := e.svc.Login(ctx, tt.username, tt.password, "10.0.0.1", "test")
+		cookie, err := e.svc.Login(ctx, Attempt{Username: tt.username, Password: tt.password, ClientAddr: "10.0.0.1", UserAgent: "test"})
 		if tt.ok != (err == nil) || (err != nil && err != ErrLoginFailed) {
 			t.Errorf("Login(%q, %q) = %v; want ok=%v", tt.username, tt.password, err, tt.ok)
 		}
-		if tt.ok && len(cookie) < 40 {
+		if tt.ok && len(cookie.Session) < 40 {
 			t.Errorf("cookie %q too short", cookie)
 		}
 	}
 	// Only the digest of the cookie is stored.
-	cookie, _ := e.svc.Login(ctx, "lab.a", password, "", "")
+	in, _ := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: password})
 	var n int
-	if err := e.db.QueryRow("SELECT COUNT(*) FROM sessions WHERE id = $1", cookie).Scan(&n); err != nil || n != 0 {
+	if err := e.db.QueryRow("SELECT COUNT(*) FROM sessions WHERE id = $1", in.Session).Scan(&n); err != nil || n != 0 {
 		t.Errorf("the raw cookie value is stored as a session id (%d, %v)", n, err)
 	}
-	if err := e.db.QueryRow("SELECT COUNT(*) FROM sessions WHERE id = $1", digest(cookie)).Scan(&n); err != nil || n != 1 {
+	if err := e.db.QueryRow("SELECT COUNT(*) FROM sessions WHERE id = $1", digest(in.Session)).Scan(&n); err != nil || n != 1 {
 		t.Errorf("no session under the cookie's digest (%d, %v)", n, err)
 	}
 }
@@ -51,28 +51,28 @@ func TestLockout(t *testing.T) {
 	ctx := context.Background()
 	// Four failures, then a success, reset the count.
 	for range 4 {
-		if _, err := e.svc.Login(ctx, "lab.a", "wrong password!", "", ""); err != ErrLoginFailed {
+		if _, err := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: "wrong password!"}); err != ErrLoginFailed {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	if _, err := e.svc.Login(ctx, "lab.a", password, "", ""); err != nil {
+	if _, err := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: password}); err != nil {
 		t.Fatalf("4 failures locked the account: %v", err)
 	}
 	for i := range 5 {
-		if _, err := e.svc.Login(ctx, "lab.a", "wrong password!", "", ""); err != ErrLoginFailed {
+		if _, err := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: "wrong password!"}); err != ErrLoginFailed {
 			t.Fatalf("failure %d: %v", i+1, err)
 		}
 	}
 	// Locked: the right password fails with the same answer.
-	if _, err := e.svc.Login(ctx, "lab.a", password, "", ""); err != ErrLoginFailed {
+	if _, err := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: password}); err != ErrLoginFailed {
 		t.Fatalf("correct password during lockout = %v; want ErrLoginFailed", err)
 	}
 	e.clock.Advance(14 * time.Minute)
-	if _, err := e.svc.Login(ctx, "lab.a", password, "", ""); err != ErrLoginFailed {
+	if _, err := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: password}); err != ErrLoginFailed {
 		t.Fatalf("correct password 14 minutes into the lockout = %v; want ErrLoginFailed", err)
 	}
 	e.clock.Advance(time.Minute)
-	if _, err := e.svc.Login(ctx, "lab.a", password, "", ""); err != nil {
+	if _, err := e.svc.Login(ctx, Attempt{Username: "lab.a", Password: password}); err != nil {
 		t.Fatalf("login after the lockout: %v", err)
 	}
 	// Failures are audited, with the lock.
@@ -100,11 +100,11 @@ func TestSessionTimeouts(t *testing.T) {
 		return seen != nil && seen.Username == "lab.a"
 	}
 	login := func() string {
-		c, err := e.svc.Login(context.Background(), "lab.a", password, "", "")
+		c, err := e.svc.Login(context.Background(), Attempt{Username: "lab.a", Password: password})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		return c.Session
 	}
 
 	// Idle: 29 minutes apart keeps the session alive (it slides), 30 ends it.
@@ -162,11 +162,11 @@ func TestInstitutionUserLosesAccessWithInstitution(t *testing.T) {
 	e := newEnv(t, false)
 	inst := e.institution("北岙卫生院", townshipA)
 	e.user("staff.a", "", inst, scope.InstitutionStaff)
-	c, err := e.svc.Login(context.Background(), "staff.a", password, "", "")
+	c, err := e.svc.Login(context.Background(), Attempt{Username: "staff.a", Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := e.svc.session(context.Background(), c)
+	s, err := e.svc.session(context.Background(), c.Session)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestInstitutionUserLosesAccessWithInstitution(t *testing.T) {
 	if _, err := e.db.Exec("UPDATE institutions SET active = FALSE WHERE id = $1", inst); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.session(context.Background(), c); err == nil {
+	if _, err := e.svc.session(context.Background(), c.Session); err == nil {
 		t.Error("session survives its user's institution being deactivated")
 	}
 }

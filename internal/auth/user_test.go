@@ -210,7 +210,7 @@ func TestAdminActionsScoped(t *testing.T) {
 	if u, _ := e.svc.GetUser(ctx, inA.ID); !u.Disabled {
 		t.Error("user not disabled")
 	}
-	if _, err := e.svc.Login(sys(), "lab.a", password, "", ""); err != ErrLoginFailed {
+	if _, err := e.svc.Login(sys(), Attempt{Username: "lab.a", Password: password}); err != ErrLoginFailed {
 		t.Errorf("disabled user login = %v; want ErrLoginFailed", err)
 	}
 	if err := e.svc.SetDisabled(ctx, inA.ID, false); err != nil {
@@ -222,7 +222,7 @@ func TestAdminActionsScoped(t *testing.T) {
 	if err := e.svc.ResetPassword(ctx, inA.ID, "a new long password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Login(sys(), "lab.a", "a new long password", "", ""); err != nil {
+	if _, err := e.svc.Login(sys(), Attempt{Username: "lab.a", Password: "a new long password"}); err != nil {
 		t.Errorf("login with the reset password: %v", err)
 	}
 }
