@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"demo":    {cmdDemo, "load a demo district: institutions, synthetic residents, one user per role"},
 		"user":    {cmdUser, "create or list users (create makes the first bureau_admin)"},
 		"token":   {cmdToken, "create an API token for a user and print it"},
+		"version": {cmdVersion, "print the module version and the VCS revision it was built from"},
 	}
 }
 

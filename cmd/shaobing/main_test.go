@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/shaobing/shaobing/internal/buildinfo"
 	"github.com/shaobing/shaobing/internal/storage/storagetest"
 )
 
@@ -49,5 +51,27 @@ func TestMigrateThenBackupSQLite(t *testing.T) {
 	out.Reset()
 	if code := run(ctx, []string{"backup", "--db", "postgres://u@localhost/x"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "pg_dump") {
 		t.Errorf("postgres backup advice: %d %q", code, out.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	want := buildinfo.Read()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &out, &errOut); code != 0 {
+		t.Fatalf("version: %d %s", code, errOut.String())
+	}
+	if got := strings.TrimSpace(out.String()); got != want.String() || !strings.Contains(got, "revision "+want.Revision) {
+		t.Errorf("version printed %q, want %q", got, want.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"version", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("version --json: %d %s", code, errOut.String())
+	}
+	var got buildinfo.Info
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || got != want {
+		t.Errorf("version --json = %s (%v), want %+v", out.String(), err, want)
+	}
+	if code := run(context.Background(), []string{"version", "extra"}, &out, &errOut); code != 1 {
+		t.Errorf("version with an argument: exit %d, want 1", code)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/auth"
+	"github.com/shaobing/shaobing/internal/buildinfo"
 	"github.com/shaobing/shaobing/internal/deadlines"
 	"github.com/shaobing/shaobing/internal/locale"
 	"github.com/shaobing/shaobing/internal/openapi"
@@ -90,6 +91,7 @@ type Server struct {
 	handler  http.Handler
 	openapi  *openapi.Document // served at /api/v1/openapi.json
 	patterns []string          // every route pattern, for the OpenAPI sync test
+	build    buildinfo.Info    // shown on /healthz, /readyz and /metrics
 	audit    *audit.Log
 	auditH   *audit.Handler
 	auth     *auth.Service
@@ -138,7 +140,11 @@ func New(cfg Config) (*Server, error) {
 		// Pool figures (go_sql_open_connections, go_sql_wait_count_total …) show a
 		// pool too small for the load before requests start to queue.
 		collectors.NewDBStatsCollector(cfg.DB.DB, cfg.DB.Dialect.String()))
-	s := &Server{cfg: cfg, shell: shell, registry: reg, metrics: web.NewMetrics(reg)}
+	s := &Server{cfg: cfg, shell: shell, registry: reg, metrics: web.NewMetrics(reg), build: buildinfo.Read()}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shaobing_build_info",
+		Help:        "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": s.build.Version, "revision": s.build.Revision}},
+		func() float64 { return 1 }))
 	if s.openapi, err = openapi.Build(OpenAPI()...); err != nil {
 		return nil, err
 	}
@@ -156,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 	s.deadlinesH = deadlines.NewHandler(s.deadlines, shell)
 	// Accounts, then regions and institutions (whose detail page counts an
 	// institution's users).
-	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{})
+	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{TrustProxy: cfg.TrustProxy})
 	s.regions = regions.NewHandlers(shell, regions.NewInstitutions(cfg.DB, cfg.Tree, s.audit, cfg.Now), s.auth.CountInstitutionUsers)
 	// People.
 	s.people = people.NewHandlers(shell, people.NewRegistry(cfg.DB, cfg.Tree, s.audit, cfg.Now))
@@ -188,20 +194,60 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 }
 
+// healthz answers 200 while the process runs, naming the build so the
+// instances behind a load balancer can be told apart.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": s.build.Version})
 }
 
-// readyz answers 200 only when the database answers.
+// readiness is the body of /readyz.
+type readiness struct {
+	Status   string `json:"status"`
+	Database string `json:"database"`
+	// Schema is "current", "newer" (the database has migrations this binary
+	// does not know: a rolling upgrade is under way) or "behind".
+	Schema  string   `json:"schema,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Warning string   `json:"warning,omitempty"`
+	Missing []string `json:"missing,omitempty"`
+	Unknown []string `json:"unknown,omitempty"`
+}
+
+// readyz answers 200 only when the database answers and holds every
+// migration this binary embeds. Instances share one database, so an old
+// instance keeps serving (with a warning) after a newer one migrated it, but
+// one whose schema is missing would fail on its first query and takes no
+// traffic.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	rd := readiness{Status: "ready", Database: s.cfg.DB.Dialect.String(), Schema: "current"}
 	if err := s.cfg.DB.PingContext(ctx); err != nil {
 		s.cfg.Log.Warn("not ready", "err", err)
-		web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unavailable"})
+		web.WriteJSON(w, http.StatusServiceUnavailable, readiness{Status: "database unavailable", Database: rd.Database,
+			Reason: "the database does not answer"})
 		return
 	}
-	web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": s.cfg.DB.Dialect.String()})
+	missing, unknown, err := s.cfg.DB.Pending(ctx, Migrations()...)
+	if err != nil {
+		s.cfg.Log.Warn("not ready: cannot read the schema version", "err", err)
+		web.WriteJSON(w, http.StatusServiceUnavailable, readiness{Status: "database unavailable", Database: rd.Database,
+			Reason: "cannot read schema_migrations"})
+		return
+	}
+	rd.Unknown = unknown
+	if len(missing) > 0 {
+		s.cfg.Log.Warn("not ready: the database lacks migrations", "missing", missing)
+		rd.Status, rd.Schema, rd.Missing = "schema behind", "behind", missing
+		rd.Reason = fmt.Sprintf("the database lacks %d migration(s) this build (%s) needs: run shaobing migrate", len(missing), s.build.Version)
+		web.WriteJSON(w, http.StatusServiceUnavailable, rd)
+		return
+	}
+	if len(unknown) > 0 {
+		rd.Schema = "newer"
+		rd.Warning = fmt.Sprintf("the database has %d migration(s) this build (%s) does not know: upgrade this instance", len(unknown), s.build.Version)
+	}
+	web.WriteJSON(w, http.StatusOK, rd)
 }
 
 // setLanguage stores the chosen language in a cookie and goes back.

@@ -64,6 +64,80 @@ func (db *DB) Migrate(ctx context.Context, sets ...Migrations) error {
 	return nil
 }
 
+// Pending compares the database's schema with the migrations of sets (the
+// ones this binary embeds, for this database's dialect). missing names each
+// migration of sets the database has not applied: this binary would use
+// tables or columns that are not there. unknown names each applied migration
+// none of sets holds: a newer binary migrated the database. Both are sorted
+// "module/file" names, nil when there are none; a database never migrated
+// lacks every migration.
+func (db *DB) Pending(ctx context.Context, sets ...Migrations) (missing, unknown []string, err error) {
+	applied, err := db.applied(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, set := range sets {
+		ms, err := db.loadMigrations(set)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, m := range ms {
+			key := appliedKey{set.Module, m.version}
+			if _, ok := applied[key]; ok {
+				delete(applied, key)
+			} else {
+				missing = append(missing, set.Module+"/"+m.name)
+			}
+		}
+	}
+	for key, name := range applied {
+		unknown = append(unknown, key.module+"/"+name)
+	}
+	sort.Strings(missing)
+	sort.Strings(unknown)
+	return missing, unknown, nil
+}
+
+// appliedKey identifies an applied migration, as schema_migrations does.
+type appliedKey struct {
+	module  string
+	version int
+}
+
+// applied reads schema_migrations: each applied migration's file name. A
+// database without the table has applied nothing.
+func (db *DB) applied(ctx context.Context) (map[appliedKey]string, error) {
+	exists := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	if db.Dialect == Postgres {
+		exists = "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'"
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+		return nil, fmt.Errorf("storage: look for schema_migrations: %w", err)
+	}
+	out := map[appliedKey]string{}
+	if n == 0 {
+		return out, nil
+	}
+	rows, err := db.QueryContext(ctx, "SELECT module, version, name FROM schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("storage: read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k appliedKey
+		var name string
+		if err := rows.Scan(&k.module, &k.version, &name); err != nil {
+			return nil, fmt.Errorf("storage: read schema_migrations: %w", err)
+		}
+		out[k] = name
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: read schema_migrations: %w", err)
+	}
+	return out, nil
+}
+
 func (db *DB) loadMigrations(set Migrations) ([]migration, error) {
 	entries, err := fs.ReadDir(set.FS, ".")
 	if err != nil {

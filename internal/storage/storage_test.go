@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
+	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -114,6 +116,61 @@ func TestSQLitePath(t *testing.T) {
 	} {
 		if got := storage.SQLitePath(in); got != want {
 			t.Errorf("SQLitePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPendingComparesSchemaWithBinary: Pending names the migrations a binary
+// embeds that the database lacks, and those the database has that the
+// binary does not know (a newer binary migrated it).
+func TestPendingComparesSchemaWithBinary(t *testing.T) {
+	ctx := context.Background()
+	own := "widgets/0003_only_lite.sqlite.sql"
+	if os.Getenv("SHAOBING_TEST_DB") == "postgres" {
+		own = "widgets/0003_only_pg.postgres.sql"
+	}
+	// newer is the next release: one more widgets migration and a new module.
+	newerWidgets := storage.Migrations{Module: "widgets", FS: fstest.MapFS{}}
+	for name, f := range testMigrations.FS.(fstest.MapFS) {
+		newerWidgets.FS.(fstest.MapFS)[name] = f
+	}
+	newerWidgets.FS.(fstest.MapFS)["0004_colour.sql"] = &fstest.MapFile{Data: []byte(`ALTER TABLE widgets ADD COLUMN colour TEXT;`)}
+	gadgets := storage.Migrations{Module: "gadgets", FS: fstest.MapFS{"0001_gadgets.sql": {Data: []byte(`CREATE TABLE gadgets (id {{pk}});`)}}}
+
+	db, err := storage.Open(ctx, storagetest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	steps := []struct {
+		name                 string
+		migrate              []storage.Migrations // applied before the check
+		binary               []storage.Migrations
+		wantMissing, wantNew []string
+	}{
+		{"never migrated", nil, []storage.Migrations{testMigrations},
+			[]string{"widgets/0001_widgets.sql", "widgets/0002_flag.sql", own}, nil},
+		{"current", []storage.Migrations{testMigrations}, []storage.Migrations{testMigrations}, nil, nil},
+		{"binary is newer", nil, []storage.Migrations{newerWidgets, gadgets},
+			[]string{"gadgets/0001_gadgets.sql", "widgets/0004_colour.sql"}, nil},
+		{"database is newer", []storage.Migrations{newerWidgets, gadgets}, []storage.Migrations{testMigrations},
+			nil, []string{"gadgets/0001_gadgets.sql", "widgets/0004_colour.sql"}},
+		{"binary lacks a whole module it would need", nil, []storage.Migrations{testMigrations, {Module: "gizmos", FS: fstest.MapFS{
+			"0001_gizmos.sql": {Data: []byte(`CREATE TABLE gizmos (id {{pk}});`)}}}},
+			[]string{"gizmos/0001_gizmos.sql"}, []string{"gadgets/0001_gadgets.sql", "widgets/0004_colour.sql"}},
+	}
+	for _, st := range steps {
+		if len(st.migrate) > 0 {
+			if err := db.Migrate(ctx, st.migrate...); err != nil {
+				t.Fatalf("%s: migrate: %v", st.name, err)
+			}
+		}
+		missing, unknown, err := db.Pending(ctx, st.binary...)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if !slices.Equal(missing, st.wantMissing) || !slices.Equal(unknown, st.wantNew) {
+			t.Errorf("%s: missing %q, unknown %q; want %q, %q", st.name, missing, unknown, st.wantMissing, st.wantNew)
 		}
 	}
 }
