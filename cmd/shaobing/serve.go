@@ -37,12 +37,24 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		maxInFlightDef = n
 	}
-	maxInFlight := fs.Int("max-in-flight", maxInFlightDef, "requests served at once; beyond it a request waits up to 100ms, then gets 503 with Retry-After (env SHAOBING_MAX_IN_FLIGHT)")
+	maxInFlight := fs.Int("max-in-flight", maxInFlightDef, "requests served at once; beyond it a request waits up to --shed-wait, then gets 503 with Retry-After (env SHAOBING_MAX_IN_FLIGHT)")
+	shedWaitDef := 100 * time.Millisecond
+	if v := os.Getenv("SHAOBING_SHED_WAIT"); v != "" {
+		d, err := parseShedWait(v)
+		if err != nil {
+			return fmt.Errorf("SHAOBING_SHED_WAIT=%q: %w", v, err)
+		}
+		shedWaitDef = d
+	}
+	shedWait := fs.Duration("shed-wait", shedWaitDef, "how long a request beyond --max-in-flight waits for a slot before 503, e.g. 100ms or 1s (env SHAOBING_SHED_WAIT)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *maxInFlight <= 0 {
 		return fmt.Errorf("--max-in-flight must be positive")
+	}
+	if err := checkShedWait(*shedWait); err != nil {
+		return fmt.Errorf("--shed-wait: %w", err)
 	}
 	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if *logJSON {
@@ -60,7 +72,7 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{DB: db, Tree: tree, Log: log, Secure: *tlsCert != "" || *behindTLS, TrustProxy: *trustProxy,
-		MaxInFlight: *maxInFlight})
+		MaxInFlight: *maxInFlight, ShedWait: *shedWait})
 	if err != nil {
 		return err
 	}
@@ -110,6 +122,27 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// maxShedWait bounds --shed-wait: a request held longer than this is no
+// longer shed load but a queue, which is what shedding exists to avoid.
+const maxShedWait = 10 * time.Second
+
+// parseShedWait reads a shed wait: a Go duration from 1ms to maxShedWait.
+func parseShedWait(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration such as 100ms or 1s")
+	}
+	return d, checkShedWait(d)
+}
+
+// checkShedWait accepts a shed wait from 1ms to maxShedWait.
+func checkShedWait(d time.Duration) error {
+	if d < time.Millisecond || d > maxShedWait {
+		return fmt.Errorf("%v is outside 1ms to %v", d, maxShedWait)
 	}
 	return nil
 }
