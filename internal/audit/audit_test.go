@@ -352,6 +352,84 @@ func TestListIsScopedAndFiltered(t *testing.T) {
 	}
 }
 
+// TestAboutShowsEveryAccessToARecord: the entries about one record reach an
+// admin whose scope covers the record, whoever made them — including actors
+// the audit page's actor scope hides from that admin — and nothing else.
+func TestAboutShowsEveryAccessToARecord(t *testing.T) {
+	l, _ := newLog(t)
+	township := userCtx(1, "township_doctor", "330305001", scope.FamilyDoctor)
+	city := userCtx(2, "city_epi", "3303", scope.Epidemiologist)
+	system := scope.WithPrincipal(context.Background(), scope.System())
+	for _, e := range []struct {
+		ctx context.Context
+		e   Entry
+	}{
+		{system, Entry{Action: "person.create", ObjectType: "person", ObjectID: "7"}},
+		{township, Entry{Action: "person.read", ObjectType: "person", ObjectID: "7"}},
+		{township, Entry{Action: "person.unmask", ObjectType: "person", ObjectID: "7", Detail: "reason: follow-up call"}},
+		{city, Entry{Action: "person.read", ObjectType: "person", ObjectID: "7"}},
+		{township, Entry{Action: "person.read", ObjectType: "person", ObjectID: "8"}},      // another person
+		{township, Entry{Action: "person.read", ObjectType: "institution", ObjectID: "7"}}, // another kind of record
+		{township, Entry{Action: "person.search", ObjectType: "person", Detail: "q=name"}}, // no object
+	} {
+		if err := l.RecordOutside(e.ctx, e.e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	person7 := Object{Type: "person", ID: "7", RegionCode: "330305001001"}
+	district := userCtx(10, "da", "330305", scope.BureauAdmin)
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		obj     Object
+		limit   int
+		want    []string // "username action", newest first
+		wantErr bool
+	}{
+		{"district admin sees every access", district, person7, 20,
+			[]string{"city_epi person.read", "township_doctor person.unmask", "township_doctor person.read", "system person.create"}, false},
+		{"limit keeps the newest", district, person7, 2, []string{"city_epi person.read", "township_doctor person.unmask"}, false},
+		{"township admin of the person's township", userCtx(11, "ta", "330305001", scope.BureauAdmin), person7, 20,
+			[]string{"city_epi person.read", "township_doctor person.unmask", "township_doctor person.read", "system person.create"}, false},
+		{"admin of another township", userCtx(12, "tb", "330305002", scope.BureauAdmin), person7, 20, nil, true},
+		{"institution-scoped admin, other institution", scope.WithPrincipal(context.Background(), &scope.Principal{UserID: 13,
+			Username: "ia", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305", InstitutionID: 5}),
+			Object{Type: "person", ID: "7", RegionCode: "330305001001", InstitutionID: 6}, 20, nil, true},
+		{"not an admin", township, person7, 20, nil, true},
+		{"no object id", district, Object{Type: "person", RegionCode: "330305001001"}, 20, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items, err := l.About(tt.ctx, tt.obj, tt.limit)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("About = %v, want an error", items)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, it := range items {
+				got = append(got, it.Username+" "+it.Action)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// The audit page keeps its actor scope: the district admin's list of
+	// person 7 lacks the city and system entries.
+	items, _, err := l.List(district, Filter{ObjectType: "person", ObjectID: "7"}, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 {
+		t.Errorf("List for the district admin = %d entries, want the township doctor's 2", len(items))
+	}
+}
+
 func TestListPages(t *testing.T) {
 	l, _ := newLog(t)
 	ctx := userCtx(1, "a", "3303", scope.BureauAdmin)

@@ -60,18 +60,67 @@ type Filter struct {
 // caller's scope: a bureau admin sees the entries of actors in their region
 // subtree. It also returns the cursor for the next page (0 at the end).
 func (l *Log) List(ctx context.Context, f Filter, limit int) ([]Item, int64, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := admin(ctx)
 	if err != nil {
-		return nil, 0, err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return nil, 0, err
 	}
 	if f.Outcome != "" && !validOutcome(f.Outcome) {
 		return nil, 0, apperr.Field("outcome", "audit.outcome_unknown", "unknown outcome %q", f.Outcome)
 	}
 	var a storage.Args
-	conds := []string{p.Where(&a, "region_code", "")}
+	return l.list(ctx, &a, p.Where(&a, "region_code", ""), f, limit)
+}
+
+// Object is a record entries can be about, placed in a scope the way its
+// own store places it: by region, and by owning institution for
+// institution-scoped users.
+type Object struct {
+	Type          string // as entries record it: "person"
+	ID            string
+	RegionCode    string
+	InstitutionID int64 // 0 if none
+}
+
+// About returns up to limit entries about obj, newest first, to a bureau
+// admin whose scope covers obj, whoever made them. List scopes entries by
+// the actor's region, which hides accesses to a record by actors placed
+// outside the admin's region (a city-wide epidemiologist, the system
+// importing); an admin accountable for a record must see every access to
+// it. Pass obj's region and institution as just read through its scoped
+// store; an object outside the admin's scope is NotFound.
+func (l *Log) About(ctx context.Context, obj Object, limit int) ([]Item, error) {
+	p, err := admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if obj.Type == "" || obj.ID == "" {
+		return nil, fmt.Errorf("audit: about: object type and id are required")
+	}
+	if !p.CoversScope(obj.RegionCode, obj.InstitutionID) {
+		return nil, apperr.NotFoundf("%s %s not found", obj.Type, obj.ID)
+	}
+	var a storage.Args
+	items, _, err := l.list(ctx, &a, "1=1", Filter{ObjectType: obj.Type, ObjectID: obj.ID}, limit)
+	return items, err
+}
+
+// admin returns the caller if they are a bureau admin, the only role that
+// reads the log.
+func admin(ctx context.Context) (*scope.Principal, error) {
+	p, err := scope.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Require(scope.BureauAdmin); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// list runs the query of List and About: the entries within scopeCond (a
+// condition whose parameters are already in a) that match f.
+func (l *Log) list(ctx context.Context, a *storage.Args, scopeCond string, f Filter, limit int) ([]Item, int64, error) {
+	conds := []string{scopeCond}
 	eq := func(col, v string) {
 		if v != "" {
 			conds = append(conds, col+" = "+a.Add(v))

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/shaobing/shaobing/internal/apperr"
+	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/locale"
 	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
@@ -382,6 +383,30 @@ type detailPage struct {
 	View      PersonView
 	CanUnmask bool
 	Reason    string
+	// History is the latest audit entries about the person, shown to bureau
+	// admins only (ShowHistory); HistoryURL is the audit page filtered to them.
+	ShowHistory bool
+	History     []audit.Item
+	HistoryURL  string
+}
+
+// historyLimit is how many audit entries the detail page shows.
+const historyLimit = 20
+
+// withHistory adds the person's latest audit entries to d for a bureau
+// admin: DESIGN.md §4/§6 make reads and unmasking accountable, and the admin
+// responsible for a person sees who touched them where they work.
+func (h *Handlers) withHistory(r *http.Request, pr *scope.Principal, p Person, d detailPage) (detailPage, error) {
+	if !pr.Has(scope.BureauAdmin) {
+		return d, nil
+	}
+	items, err := h.reg.History(r.Context(), p, historyLimit)
+	if err != nil {
+		return d, err
+	}
+	d.ShowHistory, d.History = true, items
+	d.HistoryURL = "/audit?" + url.Values{"object_type": {"person"}, "object_id": {strconv.FormatInt(p.ID, 10)}}.Encode()
+	return d, nil
 }
 
 // Detail shows one person, masked, with the unmask form for those allowed.
@@ -398,7 +423,11 @@ func (h *Handlers) Detail(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	h.shell.Render(w, r, "people_detail", detailPage{View: p.Masked(), CanUnmask: pr.HasAny(UnmaskRoles...)})
+	d, err := h.withHistory(r, pr, p, detailPage{View: p.Masked(), CanUnmask: pr.HasAny(UnmaskRoles...)})
+	if err != nil {
+		return err
+	}
+	h.shell.Render(w, r, "people_detail", d)
 	return nil
 }
 
@@ -423,13 +452,21 @@ func (h *Handlers) Unmask(w http.ResponseWriter, r *http.Request) error {
 		if gerr != nil {
 			return gerr
 		}
-		h.shell.RenderForm(w, r, "people_detail", detailPage{View: masked.Masked(), CanUnmask: true, Reason: reason}, err)
+		d, herr := h.withHistory(r, pr, masked, detailPage{View: masked.Masked(), CanUnmask: true, Reason: reason})
+		if herr != nil {
+			return herr
+		}
+		h.shell.RenderForm(w, r, "people_detail", d, err)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	h.shell.Render(w, r, "people_detail", detailPage{View: p.Unmasked(), CanUnmask: pr.HasAny(UnmaskRoles...)})
+	d, err := h.withHistory(r, pr, p, detailPage{View: p.Unmasked(), CanUnmask: pr.HasAny(UnmaskRoles...)})
+	if err != nil {
+		return err
+	}
+	h.shell.Render(w, r, "people_detail", d)
 	return nil
 }
 

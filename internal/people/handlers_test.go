@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,6 +44,9 @@ func init() {
 		{UserID: 11, Username: "lab", Roles: []scope.Role{scope.Lab}, RegionCode: district},
 		{UserID: 12, Username: "inspector", Roles: []scope.Role{scope.Inspector}, RegionCode: district},
 		{UserID: 13, Username: "staff", Roles: []scope.Role{scope.InstitutionStaff}, RegionCode: district},
+		{UserID: 14, Username: "doctor_a", Roles: []scope.Role{scope.FamilyDoctor}, RegionCode: townshipA},
+		{UserID: 15, Username: "admin_b", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: townshipB},
+		{UserID: 16, Username: "city_epi", Roles: []scope.Role{scope.Epidemiologist}, RegionCode: "3303"},
 	} {
 		testUsers[p.Username] = p
 	}
@@ -544,5 +548,78 @@ func TestImportPage(t *testing.T) {
 	}
 	if status, _, _ := s.do(t, "admin", "GET", "/people/import", "", nil); status != http.StatusOK {
 		t.Errorf("import form: %d", status)
+	}
+}
+
+// historyRow is one row of the detail page's access history:
+// time, user, action, outcome, detail.
+var historyRow = regexp.MustCompile(`<tr>\s*<td>[^<]+</td>\s*<td>([^<]*)</td>\s*<td><code>([^<]*)</code></td>\s*<td><span[^>]*>([^<]*)</span></td>\s*<td>([^<]*)</td>\s*</tr>`)
+
+// TestDetailShowsAccessHistoryToAdmins: the bureau admin responsible for a
+// person sees on the detail page who touched them — a township doctor's
+// read and unmask, a city epidemiologist's read, another township admin's
+// refused attempt — and nothing about anyone else; other users see no
+// history, and an admin of another township cannot open the person at all.
+func TestDetailShowsAccessHistoryToAdmins(t *testing.T) {
+	s := newSite(t)
+	p, _, err := s.reg.Register(as(staffA), zhang(villageA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := zhang(villageA)
+	other.IDNumber, other.Name = residentID("330305", "19800101", 3), "李四"
+	q, _, err := s.reg.Register(as(staffA), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detail := "/people/" + strconv.FormatInt(p.ID, 10)
+	if status, body, _ := s.do(t, "doctor_a", "GET", detail, "", nil); status != http.StatusOK || strings.Contains(body, `id="history"`) {
+		t.Fatalf("doctor_a detail: %d, or shows the history", status)
+	}
+	if status, _, _ := s.postForm(t, "doctor_a", detail+"/unmask", url.Values{"reason": {"随访核对电话"}}); status != http.StatusOK {
+		t.Fatalf("doctor_a unmask: %d", status)
+	}
+	if status, _, _ := s.do(t, "doctor_a", "GET", "/people/"+strconv.FormatInt(q.ID, 10), "", nil); status != http.StatusOK {
+		t.Fatalf("doctor_a reads another person: %d", status)
+	}
+	if status, _, _ := s.do(t, "city_epi", "GET", detail, "", nil); status != http.StatusOK {
+		t.Fatalf("city_epi detail: %d", status)
+	}
+	// A bureau admin of the other township: the person is simply not there.
+	if status, body, _ := s.do(t, "admin_b", "GET", detail, "", nil); status != http.StatusNotFound || strings.Contains(body, "张") {
+		t.Fatalf("admin_b detail: %d, want 404", status)
+	}
+
+	status, body, _ := s.do(t, "admin", "GET", detail, "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("admin detail: %d", status)
+	}
+	_, section, ok := strings.Cut(body, `id="history"`)
+	section, _, _ = strings.Cut(section, "</section>")
+	if !ok {
+		t.Fatalf("admin detail has no history:\n%s", body)
+	}
+	var got []string
+	for _, m := range historyRow.FindAllStringSubmatch(section, -1) {
+		got = append(got, strings.TrimSpace(strings.Join(m[1:], " ")))
+	}
+	want := []string{
+		"admin person.read 成功",
+		"admin_b person.read 未找到",
+		"city_epi person.read 成功",
+		"doctor_a person.unmask 成功 reason: 随访核对电话",
+		"doctor_a person.read 成功",
+		"staff_a person.create 成功",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("history rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	link := `href="/audit?object_id=` + strconv.FormatInt(p.ID, 10) + `&amp;object_type=person"`
+	if !strings.Contains(section, link) {
+		t.Errorf("history lacks the link %s:\n%s", link, section)
+	}
+	noSecrets(t, "detail with history", body)
+	if strings.Contains(section, "李") || strings.Contains(section, other.IDNumber) {
+		t.Errorf("history shows the other person:\n%s", section)
 	}
 }

@@ -272,6 +272,14 @@ func (r *Registry) Unmask(ctx context.Context, id int64, reason string) (Person,
 	return p, err
 }
 
+// History returns the latest limit audit entries about p — who read,
+// unmasked, registered or updated them, whoever it was — to a bureau admin
+// whose scope covers p. p must come from Get, so it is in the caller's scope.
+func (r *Registry) History(ctx context.Context, p Person, limit int) ([]audit.Item, error) {
+	return r.log.About(ctx, audit.Object{Type: "person", ID: strconv.FormatInt(p.ID, 10),
+		RegionCode: p.RegionCode, InstitutionID: p.InstitutionID}, limit)
+}
+
 // Query selects persons in the caller's scope.
 type Query struct {
 	RegionCode string // residence subtree; "" for the whole scope
