@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,15 +16,8 @@ import (
 	"github.com/shaobing/shaobing/internal/openapi"
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/web"
-	"github.com/shaobing/shaobing/internal/web/assets"
+	"github.com/shaobing/shaobing/internal/web/webtest"
 )
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
 
 func TestMessagesComplete(t *testing.T) {
 	cat := locale.NewCatalog()
@@ -53,22 +44,12 @@ func TestMessagesComplete(t *testing.T) {
 	}
 }
 
-// testServer serves the audit routes; the principal of each request is the
-// entry of users named by the X-Test-User header.
+// testServer serves the audit routes behind the audit middleware; the
+// principal of each request is the entry of users named by the X-Test-User
+// header.
 func testServer(t *testing.T, l *Log, users map[string]*scope.Principal) *httptest.Server {
 	t.Helper()
-	cat := locale.NewCatalog()
-	if err := cat.LoadAll(web.Messages, Messages); err != nil {
-		t.Fatal(err)
-	}
-	a, err := assets.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shell, err := web.New(cat, a, slog.New(slog.NewTextHandler(testWriter{t}, nil)), time.UTC, nil, Templates)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shell := webtest.Shell(t, time.UTC, []locale.Source{Messages}, Templates)
 	h := NewHandler(l, shell)
 	mux := http.NewServeMux()
 	mux.Handle("GET /audit", shell.Page(h.Page))
@@ -76,32 +57,13 @@ func testServer(t *testing.T, l *Log, users map[string]*scope.Principal) *httpte
 	mux.Handle("POST /audit/verify", shell.Page(h.VerifyPage))
 	mux.Handle("GET /api/v1/audit", shell.API(h.API))
 	mux.Handle("POST /api/v1/audit/verify", shell.API(h.VerifyAPI))
-	srv := httptest.NewServer(Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := users[r.Header.Get("X-Test-User")]; p != nil {
-			r = r.WithContext(scope.WithPrincipal(r.Context(), p))
-		}
-		mux.ServeHTTP(w, r)
-	})))
-	t.Cleanup(srv.Close)
-	return srv
+	return webtest.Serve(t, Middleware(mux), users)
 }
 
 func get(t *testing.T, srv *httptest.Server, user, method, path string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Test-User", user)
-	req.Header.Set("User-Agent", "audit-test")
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, body, _ := webtest.Do(t, srv, user, method, path, "", nil)
+	return code, body
 }
 
 func seed(t *testing.T, l *Log) {
@@ -214,7 +176,7 @@ func TestHandlers(t *testing.T) {
 			}
 		}
 		items, _, err := l.List(scope.WithPrincipal(context.Background(), scope.System()), Filter{Action: "audit.export"}, 10)
-		if err != nil || len(items) != 1 || items[0].Username != "admin_a" || items[0].UserAgent != "audit-test" || items[0].ClientAddr != "127.0.0.1" {
+		if err != nil || len(items) != 1 || items[0].Username != "admin_a" || items[0].UserAgent != webtest.UserAgent || items[0].ClientAddr != "127.0.0.1" {
 			t.Fatalf("export entry %+v, %v", items, err)
 		}
 	})

@@ -3,13 +3,10 @@ package deadlines_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,39 +16,16 @@ import (
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/settings"
 	"github.com/shaobing/shaobing/internal/web"
-	"github.com/shaobing/shaobing/internal/web/assets"
+	"github.com/shaobing/shaobing/internal/web/webtest"
 )
-
-// server serves the deadlines routes as the user named by the X-Test-User
-// header (one of users).
-// testShell is built once: loading the assets (gzipping ECharts) is the
-// slow part of a test server.
-var testShell = sync.OnceValues(func() (*web.Shell, error) {
-	cat := locale.NewCatalog()
-	if err := cat.LoadAll(web.Messages, settings.Messages, deadlines.Messages); err != nil {
-		return nil, err
-	}
-	if missing := cat.Missing(); len(missing) > 0 {
-		return nil, fmt.Errorf("missing translations: %v", missing)
-	}
-	a, err := assets.New()
-	if err != nil {
-		return nil, err
-	}
-	loc, err := time.LoadLocation("Asia/Shanghai")
-	if err != nil {
-		return nil, err
-	}
-	return web.New(cat, a, slog.New(slog.NewTextHandler(io.Discard, nil)), loc, nil, deadlines.Templates, settings.Templates)
-})
 
 // server serves the deadlines routes as the user named by the X-Test-User
 // header (one of users).
 func (f *fixture) server(t *testing.T, users map[string]*scope.Principal) *httptest.Server {
 	t.Helper()
-	shell, err := testShell()
-	if err != nil {
-		t.Fatal(err)
+	shell := webtest.Shell(t, time.FixedZone("CST", 8*3600), []locale.Source{settings.Messages, deadlines.Messages}, deadlines.Templates, settings.Templates)
+	if missing := shell.Catalog.Missing(); len(missing) > 0 {
+		t.Fatalf("missing translations: %v", missing)
 	}
 	h := deadlines.NewHandler(f.engine, shell)
 	mux := http.NewServeMux()
@@ -61,28 +35,13 @@ func (f *fixture) server(t *testing.T, users map[string]*scope.Principal) *httpt
 	mux.Handle("GET /inbox/{id}", shell.Page(h.Detail))
 	mux.Handle("GET /api/v1/deadlines", shell.API(h.APIList))
 	mux.Handle("GET /api/v1/deadlines/{id}", shell.API(h.APIGet))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := users[r.Header.Get("X-Test-User")]; p != nil {
-			r = r.WithContext(scope.WithPrincipal(r.Context(), p))
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	return webtest.Serve(t, mux, users)
 }
 
 func get(t *testing.T, srv *httptest.Server, user, path string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", srv.URL+path, nil)
-	req.Header.Set("X-Test-User", user)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, body, _ := webtest.Do(t, srv, user, "GET", path, "", nil)
+	return code, body
 }
 
 type listBody struct {

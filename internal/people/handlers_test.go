@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,8 +22,7 @@ import (
 	"github.com/shaobing/shaobing/internal/locale"
 	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
-	"github.com/shaobing/shaobing/internal/web"
-	"github.com/shaobing/shaobing/internal/web/assets"
+	"github.com/shaobing/shaobing/internal/web/webtest"
 )
 
 // site is the people pages and API on a test server. Requests name their
@@ -52,27 +49,10 @@ func init() {
 	}
 }
 
-// testShell is built once: parsing templates and hashing assets is the slow
-// part of a site, and the shell holds no per-test state.
-var testShell = sync.OnceValues(func() (*web.Shell, error) {
-	cat := locale.NewCatalog()
-	if err := cat.LoadAll(web.Messages, regions.Messages, audit.Messages, Messages); err != nil {
-		return nil, err
-	}
-	a, err := assets.New()
-	if err != nil {
-		return nil, err
-	}
-	return web.New(cat, a, slog.New(slog.NewTextHandler(io.Discard, nil)), time.FixedZone("CST", 8*3600), nil, Templates)
-})
-
 func newSite(t *testing.T) site {
 	t.Helper()
 	f := newFixture(t)
-	shell, err := testShell()
-	if err != nil {
-		t.Fatal(err)
-	}
+	shell := webtest.Shell(t, time.FixedZone("CST", 8*3600), []locale.Source{regions.Messages, audit.Messages, Messages}, Templates)
 	h := NewHandlers(shell, f.reg)
 	mux := http.NewServeMux()
 	// The same lines as internal/server/routes.go.
@@ -90,40 +70,14 @@ func newSite(t *testing.T) site {
 	mux.Handle("GET /api/v1/people/export", shell.API(h.Export))
 	mux.Handle("GET /api/v1/people/{id}", shell.API(h.APIGet))
 	mux.Handle("POST /api/v1/people/{id}/unmask", shell.API(h.APIUnmask))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := testUsers[r.Header.Get("X-Test-User")]; p != nil {
-			r = r.WithContext(scope.WithPrincipal(r.Context(), p))
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
+	srv := webtest.Serve(t, mux, testUsers)
 	return site{fixture: f, srv: srv}
 }
 
 // do sends a request as user and returns the status and body.
 func (s site) do(t *testing.T, user, method, path, contentType string, body io.Reader) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.srv.URL+path, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.Header.Set("X-Test-User", user)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, string(b), res.Header
+	return webtest.Do(t, s.srv, user, method, path, contentType, body)
 }
 
 func (s site) postJSON(t *testing.T, user, path string, v any) (int, string) {

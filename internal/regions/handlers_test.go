@@ -3,8 +3,6 @@ package regions
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,26 +12,14 @@ import (
 	"github.com/shaobing/shaobing/internal/locale"
 	"github.com/shaobing/shaobing/internal/openapi"
 	"github.com/shaobing/shaobing/internal/scope"
-	"github.com/shaobing/shaobing/internal/web"
-	"github.com/shaobing/shaobing/internal/web/assets"
+	"github.com/shaobing/shaobing/internal/web/webtest"
 )
 
 // testServer serves the module's routes on a real HTTP server; the principal
 // of each request comes from the X-Test-User header's entry in users.
 func testServer(t *testing.T, s *Institutions, users map[string]*scope.Principal) *httptest.Server {
 	t.Helper()
-	cat := locale.NewCatalog()
-	if err := cat.LoadAll(web.Messages, Messages); err != nil {
-		t.Fatal(err)
-	}
-	a, err := assets.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shell, err := web.New(cat, a, slog.New(slog.NewTextHandler(testWriter{t}, nil)), time.UTC, nil, Templates)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shell := webtest.Shell(t, time.UTC, []locale.Source{Messages}, Templates)
 	h := NewHandlers(shell, s, func(ctx context.Context, id int64) (int, error) { return 7, nil })
 	mux := http.NewServeMux()
 	mux.Handle("GET /institutions", shell.Page(h.InstitutionList))
@@ -47,36 +33,20 @@ func testServer(t *testing.T, s *Institutions, users map[string]*scope.Principal
 	mux.Handle("POST /api/v1/institutions", shell.API(h.APIInstitutionCreate))
 	mux.Handle("GET /api/v1/institutions/{id}", shell.API(h.APIInstitutionGet))
 	mux.Handle("GET /api/v1/regions/{code}", shell.API(h.APIRegion))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := users[r.Header.Get("X-Test-User")]; p != nil {
-			r = r.WithContext(scope.WithPrincipal(r.Context(), p))
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	return webtest.Serve(t, mux, users)
 }
 
+// do sends a request as user: a JSON body to the API, a form body to pages.
 func do(t *testing.T, srv *httptest.Server, user, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Test-User", user)
+	contentType := ""
 	if method == http.MethodPost && strings.HasPrefix(path, "/api/") {
-		req.Header.Set("Content-Type", "application/json")
+		contentType = "application/json"
 	} else if method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		contentType = "application/x-www-form-urlencoded"
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	code, resp, _ := webtest.Do(t, srv, user, method, path, contentType, strings.NewReader(body))
+	return code, resp
 }
 
 func TestRegionsAPIScope(t *testing.T) {
@@ -255,14 +225,6 @@ func TestInstitutionPages(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
-
-// testWriter sends the shell's log to the test log, so a render error shows.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(b)))
-	return len(b), nil
-}
 
 func TestOpenAPIFragment(t *testing.T) {
 	d, err := openapi.Build(openapi.Platform, OpenAPI)

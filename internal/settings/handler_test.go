@@ -1,10 +1,7 @@
 package settings_test
 
 import (
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -13,26 +10,14 @@ import (
 	"github.com/shaobing/shaobing/internal/locale"
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/settings"
-	"github.com/shaobing/shaobing/internal/web"
-	"github.com/shaobing/shaobing/internal/web/assets"
+	"github.com/shaobing/shaobing/internal/web/webtest"
 )
 
 func TestSettingsPage(t *testing.T) {
 	store, _ := open(t)
-	cat := locale.NewCatalog()
-	if err := cat.LoadAll(web.Messages, settings.Messages); err != nil {
-		t.Fatal(err)
-	}
-	if missing := cat.Missing(); len(missing) > 0 {
+	shell := webtest.Shell(t, time.UTC, []locale.Source{settings.Messages}, settings.Templates)
+	if missing := shell.Catalog.Missing(); len(missing) > 0 {
 		t.Fatalf("missing translations: %v", missing)
-	}
-	a, err := assets.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shell, err := web.New(cat, a, slog.New(slog.NewTextHandler(io.Discard, nil)), time.UTC, nil, settings.Templates)
-	if err != nil {
-		t.Fatal(err)
 	}
 	h := settings.NewHandler(store, shell)
 	users := map[string]*scope.Principal{
@@ -42,25 +27,11 @@ func TestSettingsPage(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /settings", shell.Page(h.Page))
 	mux.Handle("POST /settings", shell.Page(h.Save))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := users[r.Header.Get("X-Test-User")]; p != nil {
-			r = r.WithContext(scope.WithPrincipal(r.Context(), p))
-		}
-		mux.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv := webtest.Serve(t, mux, users)
 	do := func(user, method string, form url.Values) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+"/settings?lang=en", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Test-User", user)
-		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, body, _ := webtest.Do(t, srv, user, method, "/settings?lang=en", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+		return code, body
 	}
 
 	status, body := do("admin", "GET", nil)
