@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -13,12 +12,8 @@ import (
 // cmdAudit runs the audit sub-commands: "verify" walks the audit log's hash
 // chain and fails when it is broken, so a cron job or monitor can alert.
 func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stdout, "usage: shaobing audit verify [--db URL]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return nil
-		}
-		return errors.New("expected the sub-command verify")
+	if ok, err := expectSub(args, "verify", "usage: shaobing audit verify [--db URL]", stdout); !ok {
+		return err
 	}
 	fs := newFlagSet("audit verify", stdout)
 	dbURL := dbFlag(fs)

@@ -21,14 +21,10 @@ import (
 // same columns, masking and audit entry as the web export, within that
 // user's scope. Kinds: people.
 func cmdExport(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "people" {
-		fmt.Fprintln(stdout, "usage: shaobing export people --as USERNAME --out FILE [--format csv|xlsx] [--region CODE] [--tag T] [--lang zh-CN|en] [--db URL]\n\n"+
-			"Writes the people in the user's scope (narrowed by --region and --tag), masked as on the web, to a new file.\n"+
-			"The export is recorded in the audit log under the user's name.")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return nil
-		}
-		return errors.New("expected the kind to export: people")
+	if ok, err := expectSub(args, "people", "usage: shaobing export people --as USERNAME --out FILE [--format csv|xlsx] [--region CODE] [--tag T] [--lang zh-CN|en] [--db URL]\n\n"+
+		"Writes the people in the user's scope (narrowed by --region and --tag), masked as on the web, to a new file.\n"+
+		"The export is recorded in the audit log under the user's name.", stdout); !ok {
+		return err
 	}
 	fs := newFlagSet("export people", stdout)
 	dbURL := dbFlag(fs)

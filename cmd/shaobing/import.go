@@ -22,14 +22,10 @@ import (
 // cmdImport bulk-loads a CSV or .xlsx file on behalf of a user, with that
 // user's scope, writing the row-by-row report as JSON. Kinds: people.
 func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "people" {
-		fmt.Fprintln(stdout, "usage: shaobing import people --file F --as USERNAME [--format csv|xlsx] [--db URL]\n\n"+
-			"The file's header row: id_type,id_number,name,phone,region_code,no_phone,address,tags.\n"+
-			"Good rows are kept, bad rows are reported with their row numbers; the report is printed as JSON.")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return nil
-		}
-		return errors.New("expected the kind to import: people")
+	if ok, err := expectSub(args, "people", "usage: shaobing import people --file F --as USERNAME [--format csv|xlsx] [--db URL]\n\n"+
+		"The file's header row: id_type,id_number,name,phone,region_code,no_phone,address,tags.\n"+
+		"Good rows are kept, bad rows are reported with their row numbers; the report is printed as JSON.", stdout); !ok {
+		return err
 	}
 	fs := newFlagSet("import people", stdout)
 	dbURL := dbFlag(fs)

@@ -99,3 +99,17 @@ func newFlagSet(name string, stdout io.Writer) *flag.FlagSet {
 	fs.SetOutput(stdout)
 	return fs
 }
+
+// expectSub checks that args starts with the sub-command want. Otherwise it
+// prints usage and reports ok=false with the error to return: nil for an
+// explicit request for help, an error naming want for anything else.
+func expectSub(args []string, want, usage string, stdout io.Writer) (ok bool, err error) {
+	if len(args) > 0 && args[0] == want {
+		return true, nil
+	}
+	fmt.Fprintln(stdout, usage)
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		return false, nil
+	}
+	return false, fmt.Errorf("expected the sub-command %s", want)
+}

@@ -13,12 +13,8 @@ import (
 // cmdToken runs the token sub-commands: "create" makes an API token for a
 // user and prints it; it is shown this once.
 func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(stdout, "usage: shaobing token create --username U [--name N] [--days D] [--db URL]")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			return nil
-		}
-		return errors.New("expected the sub-command create")
+	if ok, err := expectSub(args, "create", "usage: shaobing token create --username U [--name N] [--days D] [--db URL]", stdout); !ok {
+		return err
 	}
 	fs := newFlagSet("token create", stdout)
 	dbURL := dbFlag(fs)
