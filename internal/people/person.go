@@ -59,6 +59,9 @@ const (
 	CodeTagUnknown    = "tags.unknown"
 	CodeReasonLength  = "reason.length"
 	CodeInstUnknown   = "institution_id.unknown"
+	// CodeRegisteredElsewhere: the ID number belongs to a person outside
+	// the writer's scope (a 409, with nothing of the person shown).
+	CodeRegisteredElsewhere = "person.registered_elsewhere"
 )
 
 // Length limits, in runes.

@@ -109,15 +109,24 @@ func (r *Registry) register(ctx context.Context, tx *sql.Tx, np NewPerson) (Pers
 		return Person{}, false, audit.Entry{}, fmt.Errorf("people: insert person: %w", err)
 	}
 
-	// Already registered: update the one row. The lookup is by the key
-	// alone, not the reader's scope: the writer was authorised by the
-	// residence they give (checked in validate).
+	// Already registered: update the one row, if it lies in the writer's
+	// scope. A person registered outside it is neither overwritten nor shown:
+	// that would let anyone who knows an ID number rewrite (and take out of
+	// its owners' sight) a record elsewhere. A user whose scope covers both
+	// places moves a resident.
 	lock := ""
 	if r.db.Dialect == storage.Postgres {
 		lock = " FOR UPDATE"
 	}
-	old, err := scanPerson(tx.QueryRowContext(ctx, "SELECT "+personColumns+" FROM persons p WHERE p.id_type = $1 AND p.id_number = $2"+lock,
-		in.IDType, in.IDNumber))
+	var a storage.Args
+	query := "SELECT " + personColumns + " FROM persons p WHERE p.id_type = " + a.Add(in.IDType) +
+		" AND p.id_number = " + a.Add(in.IDNumber) + " AND " + pr.Where(&a, "p.region_code", "p.institution_id") + lock
+	old, err := scanPerson(tx.QueryRowContext(ctx, query, a.Values()...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Person{}, false, audit.Entry{}, &apperr.Error{Code: apperr.Conflict, Message: "registered elsewhere",
+			Fields: []apperr.FieldError{{Field: FieldIDNumber, Code: CodeRegisteredElsewhere,
+				Message: "this person is already registered outside your scope; a user whose scope covers both places can change their residence"}}}
+	}
 	if err != nil {
 		return Person{}, false, audit.Entry{}, fmt.Errorf("people: read registered person: %w", err)
 	}
@@ -191,7 +200,9 @@ func (r *Registry) validate(ctx context.Context, q storage.Querier, pr *scope.Pr
 	}
 	if p.InstitutionID != 0 && np.InstitutionID != 0 {
 		var n int
-		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM institutions WHERE id = $1", p.InstitutionID).Scan(&n); err != nil {
+		var a storage.Args
+		query := "SELECT COUNT(*) FROM institutions i WHERE i.id = " + a.Add(p.InstitutionID) + " AND " + pr.Where(&a, "i.region_code", "i.id")
+		if err := q.QueryRowContext(ctx, query, a.Values()...).Scan(&n); err != nil {
 			return Person{}, fmt.Errorf("people: check institution: %w", err)
 		}
 		if n == 0 {
@@ -502,7 +513,9 @@ func scanPerson(s scanner) (Person, error) {
 	if birth.Valid {
 		t, err := time.Parse(time.DateOnly, birth.String)
 		if err != nil {
-			return Person{}, fmt.Errorf("people: stored birth date %q: %w", birth.String, err)
+			// Neither the value nor the parse error (which quotes it) goes
+			// into the error: it ends up in the log.
+			return Person{}, fmt.Errorf("people: person %d has a malformed stored birth date", p.ID)
 		}
 		p.BirthDate = t
 	}

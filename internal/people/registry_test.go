@@ -271,10 +271,20 @@ func TestScope(t *testing.T) {
 	if items, _, err := f.reg.Search(as(districtAdmin), Query{}); err != nil || len(items) != 1 {
 		t.Errorf("district Search = %d, %v", len(items), err)
 	}
-	// Township B re-registers the person as now living there: the one row
-	// moves, and township A no longer sees it.
+	// Township B cannot take the person over by re-registering them as living
+	// there: the record lies outside its scope, so it is neither rewritten
+	// nor shown (409), and township A still sees it unchanged.
 	moved := zhang(villageB)
-	q, created, err := f.reg.Register(as(doctorB), moved)
+	moved.Name = "张改名"
+	if _, _, err := f.reg.Register(as(doctorB), moved); !apperr.Is(err, apperr.Conflict) {
+		t.Fatalf("township B re-registering A's person = %v, want Conflict", err)
+	}
+	if got, err := f.reg.Get(as(staffA), p.ID); err != nil || got.Name != p.Name || got.RegionCode != p.RegionCode {
+		t.Errorf("after a refused takeover township A sees %+v, %v", got, err)
+	}
+	// The district, whose scope covers both townships, moves the resident:
+	// the one row moves, and township A no longer sees it.
+	q, created, err := f.reg.Register(as(districtAdmin), zhang(villageB))
 	if err != nil || created || q.ID != p.ID || q.RegionCode != villageB {
 		t.Fatalf("move = %+v, created %v, %v", q, created, err)
 	}
@@ -317,6 +327,16 @@ func TestInstitutionScope(t *testing.T) {
 	np.InstitutionID = instA
 	if _, _, err := f.reg.Register(as(clinicB), np); !apperr.Is(err, apperr.Invalid) {
 		t.Errorf("registering for another institution = %v, want Invalid", err)
+	}
+	// Clinic B re-registering clinic A's person under its own name neither
+	// rewrites the record nor shows it.
+	hijack := zhang(villageA)
+	hijack.Name = "改名"
+	if got, _, err := f.reg.Register(as(clinicB), hijack); !apperr.Is(err, apperr.Conflict) || got.ID != 0 {
+		t.Errorf("re-registering another institution's person = %+v, %v; want Conflict and nothing shown", got, err)
+	}
+	if got, err := f.reg.Get(as(clinicA), p.ID); err != nil || got.Name != p.Name {
+		t.Errorf("clinic A now sees %+v, %v; want the person unchanged", got, err)
 	}
 }
 
