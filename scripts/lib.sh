@@ -28,15 +28,17 @@ as_root() {
 
 # apt_install installs Debian packages without questions, refreshing the
 # package lists once per run (the flag is exported so nested scripts see it).
+# apt-get's progress goes to stderr: callers run inside $(...) (ensure_go
+# prints only the Go bin directory on stdout).
 # It waits for the dpkg lock: on a fresh machine unattended-upgrades often holds it.
 apt_install() {
 	command -v apt-get >/dev/null || die "missing packages ($*) and no apt-get to install them: install them by hand"
 	say "installing with apt-get: $*"
 	if [ -z "${SHAOBING_APT_UPDATED:-}" ]; then
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update >&2
 		export SHAOBING_APT_UPDATED=1
 	fi
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "$@"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "$@" >&2
 }
 
 # deb_installed reports whether a Debian package is installed.
