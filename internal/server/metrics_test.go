@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +35,37 @@ func TestMetricsExportDBPool(t *testing.T) {
 		`(?m)^go_goroutines \d`,
 	} {
 		if !regexp.MustCompile(want).Match(body) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestMetricsNameTheRoute: requests are counted under the route pattern that
+// served them (through the audit and auth middleware), and unknown paths
+// under "unmatched".
+func TestMetricsNameTheRoute(t *testing.T) {
+	s, _ := buildTestServer(t)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, path := range []string{"/healthz", "/api/v1/people/1", "/no/such/page"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+	res, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	for _, want := range []string{
+		`shaobing_http_requests_total{code="2xx",route="GET /healthz"} 1`,
+		`shaobing_http_requests_total{code="4xx",route="GET /api/v1/people/{id}"} 1`,
+		`shaobing_http_requests_total{code="4xx",route="unmatched"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}

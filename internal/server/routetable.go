@@ -1,6 +1,10 @@
 package server
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/shaobing/shaobing/internal/web"
+)
 
 // routeTable is the ServeMux that routes() fills. It also remembers every
 // pattern, so a test can hold the OpenAPI document against the routes.
@@ -12,9 +16,13 @@ type routeTable struct {
 func newRouteTable() *routeTable { return &routeTable{mux: http.NewServeMux()} }
 
 // Handle registers h for pattern.
+// The pattern is recorded for the access log and the metrics (web.SetRoute).
 func (rt *routeTable) Handle(pattern string, h http.Handler) {
 	rt.patterns = append(rt.patterns, pattern)
-	rt.mux.Handle(pattern, h)
+	rt.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		web.SetRoute(r.Context(), pattern)
+		h.ServeHTTP(w, r)
+	}))
 }
 
 // HandleFunc registers fn for pattern.

@@ -20,3 +20,18 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 // RequestID returns the request ID in ctx, or "".
 func RequestID(ctx context.Context) string { s, _ := ctx.Value(requestIDKey{}).(string); return s }
+
+// routeSlot carries the matched route pattern back out to Observe: the mux
+// sets Request.Pattern on a copy of the request (the middleware in between
+// replace it with WithContext), so Observe cannot read it from its own.
+type routeSlot struct{ pattern string }
+
+type routeKey struct{}
+
+// SetRoute records the route pattern that matched this request, for the
+// access log and the metrics. The route table calls it for every route.
+func SetRoute(ctx context.Context, pattern string) {
+	if slot, ok := ctx.Value(routeKey{}).(*routeSlot); ok {
+		slot.pattern = pattern
+	}
+}

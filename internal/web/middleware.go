@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -79,7 +80,8 @@ func (s *Shell) Observe(m *Metrics, next http.Handler) http.Handler {
 			_, _ = rand.Read(b[:])
 			id = hex.EncodeToString(b[:])
 		}
-		ctx := WithRequestID(r.Context(), id)
+		slot := &routeSlot{}
+		ctx := context.WithValue(WithRequestID(r.Context(), id), routeKey{}, slot)
 		r = r.WithContext(ctx)
 		h := w.Header()
 		h.Set("X-Request-ID", id)
@@ -110,7 +112,7 @@ func (s *Shell) Observe(m *Metrics, next http.Handler) http.Handler {
 					s.Problem(sw, r, apperr.New(apperr.Internal, "internal error"))
 				}
 			}
-			route := r.Pattern
+			route := slot.pattern
 			if route == "" {
 				route = "unmatched"
 			}
