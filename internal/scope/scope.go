@@ -87,7 +87,8 @@ func (p *Principal) Require(rs ...Role) error {
 
 // CoversRegion reports whether a region code lies in p's region subtree.
 func (p *Principal) CoversRegion(code string) bool {
-	return p.system || (code != "" && strings.HasPrefix(code, p.RegionCode))
+	// An empty scope covers nothing, as in Where: never fall open.
+	return p.system || (code != "" && p.RegionCode != "" && strings.HasPrefix(code, p.RegionCode))
 }
 
 // CoversScope reports whether the scope (region, institution) lies within p's

@@ -79,6 +79,7 @@ func TestCoversScope(t *testing.T) {
 		{inst, "330305001", 9, true},
 		{inst, "330305001", 0, false},
 		{inst, "330305001", 8, false},
+		{&Principal{UserID: 3}, "330305001", 0, false}, // no region: nothing, as Where
 	} {
 		if got := tc.p.CoversScope(tc.code, tc.inst); got != tc.want {
 			t.Errorf("%+v covers (%s,%d) = %v, want %v", tc.p, tc.code, tc.inst, got, tc.want)
