@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ func testServer(t *testing.T, s *Institutions, users map[string]*scope.Principal
 	mux.Handle("POST /institutions", shell.Page(h.InstitutionCreate))
 	mux.Handle("GET /institutions/{id}", shell.Page(h.InstitutionDetail))
 	mux.Handle("GET /institutions/{id}/edit", shell.Page(h.InstitutionEdit))
+	mux.Handle("POST /institutions/{id}", shell.Page(h.InstitutionUpdate))
 	mux.Handle("GET /regions", shell.Page(h.RegionBrowse))
 	mux.Handle("GET /regions/options", shell.Page(h.RegionOptions))
 	mux.Handle("GET /api/v1/institutions", shell.API(h.APIInstitutionList))
@@ -221,6 +224,72 @@ func TestInstitutionPages(t *testing.T) {
 	}
 	if _, body := do(t, srv, "admin", "GET", "/institutions?region_code=330305001", ""); !strings.Contains(body, "region_code=330305001&amp;q=&amp;active=&amp;format=csv") {
 		t.Errorf("the export link does not keep the region filter")
+	}
+}
+
+// TestInstitutionEditKeepsParent: the edit form always carries the current
+// parent, so saving other changes keeps it, even when it lies above the
+// admin's scope (a district unit under the city bureau) or is inactive; a
+// parent the admin cannot see is still refused when chosen anew.
+func TestInstitutionEditKeepsParent(t *testing.T) {
+	s := newInstitutions(t)
+	city, district := admin("3303"), admin("330305")
+	cityBureau := mustCreate(t, s, city, InstitutionInput{Name: "温州市卫生健康委员会", Type: Bureau, RegionCode: "3303"})
+	cityCDC := mustCreate(t, s, city, InstitutionInput{Name: "温州市疾病预防控制中心", Type: CDC, RegionCode: "3303"})
+	cdc := mustCreate(t, s, city, InstitutionInput{Name: "洞头区疾控中心", Type: CDC, RegionCode: "330305", ParentID: cityBureau.ID})
+	bureau := mustCreate(t, s, district, InstitutionInput{Name: "洞头区卫生健康局", Type: Bureau, RegionCode: "330305"})
+	hospital := mustCreate(t, s, district, InstitutionInput{Name: "洞头区人民医院", Type: Hospital, RegionCode: "330305", ParentID: bureau.ID})
+	if _, err := s.SetActive(district, bureau.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	srv := testServer(t, s, map[string]*scope.Principal{
+		"admin": {UserID: 1, Username: "admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305"},
+	})
+	path := func(in Institution) string { return "/institutions/" + jsonInt(in.ID) }
+	form := func(name string, in Institution, parent int64) string {
+		return url.Values{"name": {name}, "type": {string(in.Type)}, "region_code": {in.RegionCode}, "parent_id": {jsonInt(parent)}}.Encode()
+	}
+
+	forms := []struct {
+		name, path, want, not string
+	}{
+		{"parent above the scope", path(cdc) + "/edit", `<option value="` + jsonInt(cityBureau.ID) + `" selected>`, cityBureau.Name},
+		{"inactive parent", path(hospital) + "/edit", `<option value="` + jsonInt(bureau.ID) + `" selected>洞头区卫生健康局 (330305)</option>`, ""},
+	}
+	for _, f := range forms {
+		status, body := do(t, srv, "admin", "GET", f.path, "")
+		if status != 200 || !strings.Contains(body, f.want) || (f.not != "" && strings.Contains(body, f.not)) {
+			t.Errorf("%s: GET %s = %d; want %q, not %q; body:\n%s", f.name, f.path, status, f.want, f.not, body)
+		}
+	}
+
+	saves := []struct {
+		name string
+		in   Institution
+		to   string
+		keep int64
+	}{
+		{"parent above the scope", cdc, "洞头区疾病预防控制中心", cityBureau.ID},
+		{"inactive parent", hospital, "温州市洞头区人民医院", bureau.ID},
+	}
+	for _, sv := range saves {
+		if status, body := do(t, srv, "admin", "POST", path(sv.in), form(sv.to, sv.in, sv.keep)); status != 303 {
+			t.Fatalf("%s: save = %d %s", sv.name, status, body)
+		}
+		got, err := s.Get(district, sv.in.ID)
+		if err != nil || got.Name != sv.to || got.ParentID != sv.keep {
+			t.Errorf("%s: after save %+v, %v; want name %s, parent %d", sv.name, got, err, sv.to, sv.keep)
+		}
+	}
+
+	// Choosing anew a parent above the scope is refused, and the stored
+	// parent stays.
+	status, body := do(t, srv, "admin", "POST", path(cdc), form("洞头区疾控", cdc, cityCDC.ID))
+	if status != 422 || !regexp.MustCompile(`field invalid">\s*<label for="parent_id">`).MatchString(body) || strings.Contains(body, cityCDC.Name) {
+		t.Fatalf("out-of-scope parent = %d; want 422 on parent_id, not naming it; body:\n%s", status, body)
+	}
+	if got, err := s.Get(district, cdc.ID); err != nil || got.ParentID != cityBureau.ID {
+		t.Errorf("after refused change: %+v, %v", got, err)
 	}
 }
 

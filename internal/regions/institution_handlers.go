@@ -132,28 +132,51 @@ type institutionFormPage struct {
 	Input   InstitutionInput
 	Types   []InstitutionType
 	Parents []Institution
-	Region  Picker // the region_code field
+	// KeptParent is the institution's stored parent when it lies outside the
+	// user's scope: offered by id only, unnamed, so saving keeps it.
+	KeptParent int64
+	Region     Picker // the region_code field
 }
 
-// parentTypes are the institutions others are placed under.
-var parentTypes = []InstitutionType{Bureau, CDC, Hospital, TownshipHealthCentre}
-
-// formPage gathers the choices the form offers.
+// formPage gathers the choices the form offers. The chosen parent is always
+// among them, so a form saved unchanged never drops it: one not offered (an
+// inactive one, or beyond maxParentChoices) is added when the user may see
+// it, and the stored parent above their scope becomes KeptParent.
 func (h *Handlers) formPage(ctx context.Context, id int64, in InstitutionInput) (institutionFormPage, error) {
 	p, err := scope.FromContext(ctx)
 	if err != nil {
 		return institutionFormPage{}, err
 	}
 	page := institutionFormPage{ID: id, Input: in, Types: InstitutionTypes(), Region: h.tree.Picker(p, in.RegionCode)}
-	for _, t := range parentTypes {
-		items, _, err := h.inst.List(ctx, InstitutionFilter{Type: t, Active: "true", Limit: 500})
+	choices, err := h.inst.ParentChoices(ctx)
+	if err != nil {
+		return page, err
+	}
+	offered := in.ParentID == 0 || in.ParentID == id
+	for _, it := range choices {
+		if it.ID != id {
+			page.Parents = append(page.Parents, it)
+		}
+		offered = offered || it.ID == in.ParentID
+	}
+	if offered {
+		return page, nil
+	}
+	parent, err := h.inst.Get(ctx, in.ParentID)
+	switch {
+	case err == nil:
+		page.Parents = append(page.Parents, parent)
+	case !apperr.Is(err, apperr.NotFound):
+		return page, err
+	case id != 0:
+		// Outside the scope: kept only when it is the stored parent, so a
+		// submitted stranger is not echoed back as a choice.
+		stored, err := h.inst.Get(ctx, id)
 		if err != nil {
 			return page, err
 		}
-		for _, it := range items {
-			if it.ID != id {
-				page.Parents = append(page.Parents, it)
-			}
+		if stored.ParentID == in.ParentID {
+			page.KeptParent = in.ParentID
 		}
 	}
 	return page, nil

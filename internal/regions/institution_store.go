@@ -71,7 +71,7 @@ func (s *Institutions) Create(ctx context.Context, in InstitutionInput) (Institu
 	}
 	var id int64
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := s.checkParent(ctx, tx, p, 0, in); err != nil {
+		if err := s.checkParent(ctx, tx, p, 0, 0, in); err != nil {
 			return err
 		}
 		now := storage.Millis(s.now())
@@ -110,10 +110,11 @@ func (s *Institutions) Update(ctx context.Context, id int64, in InstitutionInput
 		return Institution{}, err
 	}
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.get(ctx, tx, p, id); err != nil {
+		current, err := s.get(ctx, tx, p, id)
+		if err != nil {
 			return err
 		}
-		if err := s.checkParent(ctx, tx, p, id, in); err != nil {
+		if err := s.checkParent(ctx, tx, p, id, current.ParentID, in); err != nil {
 			return err
 		}
 		var a storage.Args
@@ -173,15 +174,25 @@ func (s *Institutions) SetActive(ctx context.Context, id int64, active bool) (In
 	return s.Get(ctx, id)
 }
 
-// checkParent enforces the parent rules for institution id (0 when new): the
-// parent is visible to p, its region contains the child's, and it is not the
+// checkParent enforces the parent rules for institution id (0 when new),
+// whose stored parent is current (0 when none): a changed parent is visible
+// to p, the parent's region contains the child's, and it is not the
 // institution itself or one beneath it.
-func (s *Institutions) checkParent(ctx context.Context, q storage.Querier, p *scope.Principal, id int64, in InstitutionInput) error {
+func (s *Institutions) checkParent(ctx context.Context, q storage.Querier, p *scope.Principal, id, current int64, in InstitutionInput) error {
 	if in.ParentID == 0 {
 		return nil
 	}
-	parent, err := s.get(ctx, q, p, in.ParentID)
-	if apperr.Is(err, apperr.NotFound) {
+	var parent Institution
+	var err error
+	if in.ParentID == current {
+		// Keeping the parent grants nothing new, and it often lies above the
+		// admin's scope (a district unit under the city bureau): an edit of
+		// the name must not fail on it, nor make the admin drop it.
+		parent, err = s.unscopedGet(ctx, q, in.ParentID)
+	} else {
+		parent, err = s.get(ctx, q, p, in.ParentID)
+	}
+	if apperr.Is(err, apperr.NotFound) || errors.Is(err, sql.ErrNoRows) {
 		return apperr.Field("parent_id", "institution.parent_unknown", "no such institution")
 	}
 	if err != nil {
@@ -230,14 +241,56 @@ func (s *Institutions) get(ctx context.Context, q storage.Querier, p *scope.Prin
 	return in, nil
 }
 
-// unscopedGet follows a parent link during the cycle check only: an ancestor
-// may lie above the admin's scope, and nothing of it is shown to them.
+// unscopedGet reads an ancestor for checkParent only (a kept parent or one
+// met in the cycle check): it may lie above the admin's scope, and nothing of
+// it is shown to them.
 func (s *Institutions) unscopedGet(ctx context.Context, q storage.Querier, id int64) (Institution, error) {
 	in, err := s.scan(q.QueryRowContext(ctx, `SELECT `+institutionColumns+` FROM institutions i WHERE i.id = $1`, id))
 	if err != nil {
 		return Institution{}, fmt.Errorf("get institution %d: %w", id, err)
 	}
 	return in, nil
+}
+
+// parentTypes are the institutions others are placed under.
+var parentTypes = []InstitutionType{Bureau, CDC, Hospital, TownshipHealthCentre}
+
+// maxParentChoices bounds the parents a form offers; a current parent beyond
+// the bound is still shown (see formPage).
+const maxParentChoices = 2000
+
+// ParentChoices returns the active institutions in the caller's scope that
+// others may be placed under, ordered like List, at most maxParentChoices.
+func (s *Institutions) ParentChoices(ctx context.Context) ([]Institution, error) {
+	p, err := scope.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var a storage.Args
+	types := make([]string, len(parentTypes))
+	for i, t := range parentTypes {
+		types[i] = a.Add(t)
+	}
+	query := `SELECT ` + institutionColumns + ` FROM institutions i WHERE ` + p.Where(&a, "i.region_code", "i.id") +
+		` AND i.active = ` + a.Add(true) + ` AND i.type IN (` + strings.Join(types, ", ") + `)` +
+		` ORDER BY i.region_code, i.name, i.id LIMIT ` + a.Add(maxParentChoices)
+	rows, err := s.db.QueryContext(ctx, query, a.Values()...)
+	if err != nil {
+		return nil, fmt.Errorf("list parent choices: %w", err)
+	}
+	defer rows.Close()
+	var out []Institution
+	for rows.Next() {
+		in, err := s.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list parent choices: %w", err)
+		}
+		out = append(out, in)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list parent choices: %w", err)
+	}
+	return out, nil
 }
 
 // InstitutionFilter selects institutions for List. Zero values select all.
