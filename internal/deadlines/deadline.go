@@ -123,7 +123,9 @@ type Deadline struct {
 	UpdatedAt   time.Time
 	// DedupeKey makes Open idempotent; empty means kind/subject_type/subject_id,
 	// so there is one deadline of a kind per subject. A duty that recurs for
-	// one subject (a daily report) puts the period in the key or the subject.
+	// one subject (a daily report) puts the period in SubjectID, never only in
+	// the key: Meet meets every deadline of the kind for the subject, so a
+	// period kept only in the key would be met by another period's report.
 	DedupeKey string
 }
 

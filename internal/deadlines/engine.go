@@ -141,7 +141,8 @@ func nextCutoff(now time.Time, offset time.Duration, loc *time.Location) time.Ti
 	return c
 }
 
-// Meet marks the subject's deadlines of this kind done, inside the caller's
+// Meet marks the subject's deadlines of this kind done (all of them: see
+// Deadline.DedupeKey for recurring duties), inside the caller's
 // transaction, whatever state they reached: a duty met late is still met,
 // and its met_at shows by how much. Meeting an already met deadline, or a
 // subject without one, changes nothing.
