@@ -57,6 +57,19 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: connect to %s: %w", db.Location, err)
 	}
+	if db.Dialect == Postgres {
+		// A write is acknowledged only once durable: refuse a server, role,
+		// database or URL (options=-c …) that turned flushing off.
+		var fsync, syncCommit string
+		if err := db.QueryRowContext(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("storage: read durability settings: %w", err)
+		}
+		if fsync != "on" || (syncCommit != "on" && syncCommit != "remote_write" && syncCommit != "remote_apply") {
+			db.Close()
+			return nil, fmt.Errorf("storage: postgres durability is weakened (fsync=%s synchronous_commit=%s); shaobing needs fsync=on and synchronous_commit=on", fsync, syncCommit)
+		}
+	}
 	if db.Dialect == SQLite {
 		// Confirm the durability settings took effect; a silently weaker
 		// setting would break the promise that acknowledged writes are kept.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -172,5 +173,30 @@ func TestPendingComparesSchemaWithBinary(t *testing.T) {
 		if !slices.Equal(missing, st.wantMissing) || !slices.Equal(unknown, st.wantNew) {
 			t.Errorf("%s: missing %q, unknown %q; want %q, %q", st.name, missing, unknown, st.wantMissing, st.wantNew)
 		}
+	}
+}
+
+// TestOpenRefusesWeakenedPostgres: a PostgreSQL connection whose commits are
+// not flushed (here set in the URL) is refused, as a SQLite file without
+// synchronous=FULL would be.
+func TestOpenRefusesWeakenedPostgres(t *testing.T) {
+	if os.Getenv("SHAOBING_TEST_DB") != "postgres" {
+		t.Skip("PostgreSQL-only; the postgres pass of scripts/test runs it")
+	}
+	u := storagetest.URL(t)
+	db, err := storage.Open(context.Background(), u)
+	if err != nil {
+		t.Fatalf("durable settings refused: %v", err)
+	}
+	db.Close()
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	if db, err := storage.Open(context.Background(), u+sep+"synchronous_commit=off"); err == nil || !strings.Contains(err.Error(), "synchronous_commit=off") {
+		if db != nil {
+			db.Close()
+		}
+		t.Fatalf("synchronous_commit=off: err = %v, want a refusal", err)
 	}
 }
