@@ -351,6 +351,12 @@ func (s *Store) SetAll(ctx context.Context, values map[string]string) error {
 	if err := p.Require(scope.BureauAdmin); err != nil {
 		return err
 	}
+	// Settings hold for the whole installation, so changing them needs a
+	// bureau-wide scope: a district or city admin, never one scoped to a
+	// township, a village or an institution.
+	if !p.IsSystem() && (p.InstitutionID != 0 || len(p.RegionCode) > 6) {
+		return apperr.New(apperr.Forbidden, "settings hold for the whole bureau; only an administrator of a district or city may change them")
+	}
 	var problems apperr.Problems
 	clean := map[string]string{}
 	for name, v := range values {

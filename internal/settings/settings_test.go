@@ -155,4 +155,17 @@ func TestOnlyBureauAdminsChangeSettings(t *testing.T) {
 	if err := s.Set(context.Background(), settings.Recall, "6h"); !apperr.Is(err, apperr.Unauthorized) {
 		t.Errorf("anonymous Set = %v; want unauthorized", err)
 	}
+	// Settings hold bureau-wide: an admin of one township or one institution
+	// may not change them for everyone.
+	for _, p := range []*scope.Principal{
+		{UserID: 3, Username: "township.admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305001"},
+		{UserID: 4, Username: "hospital.admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305", InstitutionID: 9},
+	} {
+		if err := s.Set(scope.WithPrincipal(context.Background(), p), settings.Recall, "6h"); !apperr.Is(err, apperr.Forbidden) {
+			t.Errorf("%s Set = %v; want forbidden", p.Username, err)
+		}
+	}
+	if v, err := s.Duration(admin(), settings.Recall); err != nil || v == 6*time.Hour {
+		t.Errorf("recall = %v, %v after refused changes", v, err)
+	}
 }
