@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net/http"
+
 	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/auth"
 	"github.com/shaobing/shaobing/internal/deadlines"
@@ -40,11 +42,12 @@ func templates() []web.Templates {
 
 // routes lists every route of the application in one place.
 func (s *Server) routes(mux *routeTable) {
-	// Platform.
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metricsHandler())
-	mux.Handle("GET /static/", s.shell.Assets.Handler())
+	// Platform. Health, metrics and static files are bare: no shedding, no
+	// session lookup, no audit context.
+	mux.HandleBare("GET /healthz", http.HandlerFunc(s.healthz))
+	mux.HandleBare("GET /readyz", http.HandlerFunc(s.readyz))
+	mux.HandleBare("GET /metrics", s.metricsHandler())
+	mux.HandleBare("GET /static/", s.shell.Assets.Handler())
 	mux.HandleFunc("GET /lang", s.setLanguage)
 	mux.Handle("GET /api/v1/openapi.json", s.openapi)
 

@@ -162,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 	s.deadlinesH = deadlines.NewHandler(s.deadlines, shell)
 	// Accounts, then regions and institutions (whose detail page counts an
 	// institution's users).
-	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{TrustProxy: cfg.TrustProxy})
+	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{})
 	s.regions = regions.NewHandlers(shell, regions.NewInstitutions(cfg.DB, cfg.Tree, s.audit, cfg.Now), s.auth.CountInstitutionUsers)
 	// People.
 	s.people = people.NewHandlers(shell, people.NewRegistry(cfg.DB, cfg.Tree, s.audit, cfg.Now))
@@ -171,9 +171,10 @@ func New(cfg Config) (*Server, error) {
 	s.patterns = rt.patterns
 	// Shedding sits inside Observe (so shed requests are logged and counted)
 	// and before authentication (so an overloaded server does no session
-	// lookups for requests it turns away).
-	s.handler = shell.Observe(s.metrics, shell.Shed(s.metrics, cfg.MaxInFlight, cfg.ShedWait,
-		audit.MiddlewareWith(cfg.TrustProxy)(s.auth.Middleware(rt.mux))))
+	// lookups for requests it turns away); bare routes skip all three.
+	s.handler = shell.Observe(s.metrics, rt.handler(func(app http.Handler) http.Handler {
+		return shell.Shed(s.metrics, cfg.MaxInFlight, cfg.ShedWait, audit.MiddlewareWith(cfg.TrustProxy)(s.auth.Middleware(app)))
+	}))
 	return s, nil
 }
 

@@ -13,17 +13,12 @@ import (
 // Shed bounds the work in progress: at most limit requests are served at
 // once, and a request that cannot get a slot within queueWait is turned away
 // with 503 and Retry-After: 1 — problem+json under /api/, a small page
-// elsewhere — instead of queueing until the server collapses. Health checks,
-// metrics and static files bypass it, so an overloaded server still reports
-// its state and renders the pages it does serve. Shed requests are counted in
-// shaobing_http_shed_total (m may be nil).
+// elsewhere — instead of queueing until the server collapses. The server
+// mounts health checks, metrics and static files outside it. Shed requests
+// are counted in shaobing_http_shed_total (m may be nil).
 func (s *Shell) Shed(m *Metrics, limit int, queueWait time.Duration, next http.Handler) http.Handler {
 	slots := make(chan struct{}, limit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if bypassesShedding(r.URL.Path) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		select {
 		case slots <- struct{}{}:
 		default:
@@ -53,14 +48,6 @@ func waitForSlot(r *http.Request, slots chan struct{}, wait time.Duration) bool 
 	case <-r.Context().Done():
 		return false
 	}
-}
-
-func bypassesShedding(path string) bool {
-	switch path {
-	case "/healthz", "/readyz", "/metrics":
-		return true
-	}
-	return strings.HasPrefix(path, "/static/")
 }
 
 // shedResponse is deliberately cheap: no templates, no database (the
