@@ -224,6 +224,9 @@ func TestClientAddr(t *testing.T) {
 			var got client
 			MiddlewareWith(tt.trustProxy)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got = clientOf(r.Context())
+				if a := ClientAddr(r.Context()); a != got.addr {
+					t.Errorf("ClientAddr = %q; the context holds %q", a, got.addr)
+				}
 			})).ServeHTTP(httptest.NewRecorder(), r)
 			if got.addr != tt.want {
 				t.Fatalf("addr = %q, want %q", got.addr, tt.want)

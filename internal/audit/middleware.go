@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -25,6 +26,11 @@ func MiddlewareWith(trustProxy bool) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// ClientAddr is the client's IP address (without the port) that the
+// middleware stored in ctx, or "" outside it. Other modules read it rather
+// than parse X-Forwarded-For again, so one setting decides whom to trust.
+func ClientAddr(ctx context.Context) string { return clientOf(ctx).addr }
 
 func clientAddr(r *http.Request, trustProxy bool) string {
 	if trustProxy {

@@ -66,11 +66,6 @@ type Options struct {
 	// ClientWindow hold that address back (20 in 15m); see throttle.go.
 	MaxClientFailures int
 	ClientWindow      time.Duration
-	// TrustProxy takes the client address from the last X-Forwarded-For
-	// hop, as audit.MiddlewareWith(true) does: set it only behind a reverse
-	// proxy, or every client would share the proxy's address (and its
-	// sign-in throttle).
-	TrustProxy bool
 	// Hash sets argon2id's cost for new hashes (DefaultHashParams); tests
 	// lower it to stay fast.
 	Hash HashParams

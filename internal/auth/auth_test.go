@@ -110,7 +110,7 @@ func newEnv(t *testing.T, secure bool) *env {
 	mux.Handle("GET /api/v1/users/{id}", shell.API(svc.APIUser))
 	mux.Handle("PATCH /api/v1/users/{id}", shell.API(svc.APIUserUpdate))
 	mux.Handle("GET /api/v1/me", shell.API(svc.APIMe))
-	e := &env{t: t, db: db, svc: svc, clock: c, handler: shell.Observe(nil, svc.Middleware(mux))}
+	e := &env{t: t, db: db, svc: svc, clock: c, handler: shell.Observe(nil, audit.Middleware(svc.Middleware(mux)))}
 	e.server = httptest.NewServer(e.handler)
 	t.Cleanup(e.server.Close)
 	return e

@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shaobing/shaobing/internal/scope"
+	"github.com/shaobing/shaobing/internal/web"
 )
 
 func TestLoginForm(t *testing.T) {
@@ -127,6 +130,51 @@ func TestCSRF(t *testing.T) {
 	}
 	if res, _ := b.get("/account"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
 		t.Errorf("after logout GET /account = %d → %q; want the login page", res.StatusCode, res.Header.Get("Location"))
+	}
+}
+
+// TestCSRFFormLimits checks that the CSRF check, which reads the body
+// before any handler, parses it under the shell's limits.
+func TestCSRFFormLimits(t *testing.T) {
+	e := newEnv(t, false)
+	e.user("admin.a", townshipA, 0, scope.BureauAdmin)
+	lab := e.user("lab.a", townshipA, 0, scope.Lab)
+	b := e.browser()
+	token := b.login("admin.a", password)
+	path := e.server.URL + fmt.Sprintf("/users/%d/disable", lab.ID)
+
+	multipartBody := func(token string) (string, string) {
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		_ = mw.WriteField("csrf_token", token)
+		_ = mw.Close()
+		return buf.String(), mw.FormDataContentType()
+	}
+	goodMultipart, goodType := multipartBody(token)
+	wrongMultipart, wrongType := multipartBody("x" + token)
+	tests := []struct {
+		name        string
+		body        string
+		contentType string
+		want        int
+	}{
+		// The token comes first, so only the size can refuse the form.
+		{"urlencoded over MaxFormBody", "csrf_token=" + url.QueryEscape(token) + "&pad=" + strings.Repeat("x", web.MaxFormBody),
+			"application/x-www-form-urlencoded", http.StatusRequestEntityTooLarge},
+		{"multipart without a boundary", "--x\r\n", "multipart/form-data", http.StatusBadRequest},
+		{"multipart with the wrong token", wrongMultipart, wrongType, http.StatusForbidden},
+		{"multipart with the token", goodMultipart, goodType, http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest("POST", path, strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", tt.contentType)
+		if res, _ := b.do(req); res.StatusCode != tt.want {
+			t.Errorf("%s: POST = %d; want %d", tt.name, res.StatusCode, tt.want)
+		}
+	}
+	u, err := e.svc.GetUser(sys(), lab.ID)
+	if err != nil || !u.Disabled {
+		t.Errorf("after the multipart post with the token: disabled = %v, %v; want true", u.Disabled, err)
 	}
 }
 

@@ -2,7 +2,8 @@ package auth
 
 import (
 	"crypto/subtle"
-	"net"
+	"errors"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -20,7 +21,8 @@ var errCSRF = apperr.New(apperr.Forbidden, "the form's security token is missing
 // never work on browser pages. Cookie-authenticated writes must carry the
 // session's CSRF token (form field csrf_token or header X-CSRF-Token).
 // Requests with neither go on anonymous: handlers ask web.User, which fails
-// closed.
+// closed. It runs inside audit's middleware, whose client address
+// (audit.ClientAddr) the sign-in throttle and the session rows use.
 func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -58,9 +60,16 @@ func (s *Service) Middleware(next http.Handler) http.Handler {
 		}
 		ctx = web.WithCSRFToken(scope.WithPrincipal(ctx, sess.principal), sess.csrf)
 		r = r.WithContext(ctx)
-		if !safeMethod(r.Method) && !validCSRF(r, sess.csrf) {
-			s.fail(w, r, isAPI, errCSRF)
-			return
+		if !safeMethod(r.Method) {
+			got, err := csrfToken(w, r)
+			if err != nil {
+				s.fail(w, r, isAPI, err)
+				return
+			}
+			if !validCSRF(got, sess.csrf) {
+				s.fail(w, r, isAPI, errCSRF)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -70,13 +79,44 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// validCSRF compares the request's token with want in constant time. The
-// header is read first so JSON and htmx requests need not parse a body.
-func validCSRF(r *http.Request, want string) bool {
-	got := r.Header.Get("X-CSRF-Token")
-	if got == "" {
-		got = r.PostFormValue("csrf_token")
+// uploadMemory is how much of a multipart upload the CSRF check keeps in
+// memory; larger files spill to temporary files.
+const uploadMemory = 8 << 20
+
+// csrfToken returns the request's CSRF token: the X-CSRF-Token header, read
+// first so JSON and htmx requests need not parse a body, else the form
+// field csrf_token. Parsing the form here is the first read of the body, so
+// it applies the shell's limits: handlers' own ParseForm calls skip a form
+// already parsed, and Go's defaults would read up to 10 MB of a urlencoded
+// body.
+func csrfToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	if got := r.Header.Get("X-CSRF-Token"); got != "" {
+		return got, nil
 	}
+	media, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch media {
+	case "application/x-www-form-urlencoded":
+		if err := web.ParseForm(w, r, web.MaxFormBody); err != nil {
+			return "", err
+		}
+	case "multipart/form-data":
+		// An upload (the people import). Observe has already capped the
+		// body at web.MaxRequestBody.
+		if err := r.ParseMultipartForm(uploadMemory); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return "", apperr.New(apperr.TooLarge, "the upload is larger than %d bytes", tooBig.Limit)
+			}
+			return "", apperr.Wrap(err, apperr.BadRequest, "malformed form")
+		}
+	default:
+		return "", nil // no form to carry a token
+	}
+	return r.PostForm.Get("csrf_token"), nil
+}
+
+// validCSRF compares the request's token with want in constant time.
+func validCSRF(got, want string) bool {
 	return got != "" && want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
@@ -113,24 +153,4 @@ func (s *Service) clearCookie(w http.ResponseWriter, name string) {
 		site = http.SameSiteStrictMode
 	}
 	s.setCookie(w, name, "", -1, site)
-}
-
-// clientAddr is the client's IP address (without the port), for the
-// sign-in throttle, the session row and the audit log: the peer's, or with
-// Options.TrustProxy the last X-Forwarded-For hop (the one the trusted
-// proxy appended; earlier ones are the client's say-so).
-func (s *Service) clientAddr(r *http.Request) string {
-	if s.opts.TrustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			hops := strings.Split(xff[len(xff)-1], ",")
-			if last := strings.TrimSpace(hops[len(hops)-1]); last != "" {
-				return last
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

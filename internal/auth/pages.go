@@ -79,7 +79,7 @@ func (s *Service) LoginSubmit(w http.ResponseWriter, r *http.Request) error {
 		s.renderLogin(w, r, http.StatusForbidden, loginPage{Next: data.Next, Username: data.Username, Expired: true})
 		return nil
 	}
-	at := Attempt{Username: r.PostFormValue("username"), Password: r.PostFormValue("password"), ClientAddr: s.clientAddr(r), UserAgent: r.UserAgent()}
+	at := Attempt{Username: r.PostFormValue("username"), Password: r.PostFormValue("password"), ClientAddr: audit.ClientAddr(r.Context()), UserAgent: r.UserAgent()}
 	if c, err := r.Cookie(DeviceCookie); err == nil {
 		at.Device = c.Value
 	}
@@ -554,7 +554,7 @@ func (s *Service) AccountPassword(w http.ResponseWriter, r *http.Request) error 
 		}
 		return err
 	}
-	cookie, err := s.newSession(r.Context(), s.clientAddr(r), r.UserAgent())
+	cookie, err := s.newSession(r.Context(), audit.ClientAddr(r.Context()), r.UserAgent())
 	if err != nil {
 		return err
 	}

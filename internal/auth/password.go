@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -113,15 +114,18 @@ func checkPassword(probs *apperr.Problems, field, password, username string) {
 type hasher struct {
 	params HashParams
 	slots  chan struct{}
-	dummy  string // a hash of nothing anyone knows, verified for unknown users
+	// dummy is a hash of nothing anyone knows, verified for unknown users.
+	// It is made on first use: a full argon2id hash at start-up would slow
+	// every CLI command, most of which never sign anyone in.
+	dummy func() string
 }
 
 func newHasher(params HashParams, concurrency int) *hasher {
-	h := &hasher{params: params, slots: make(chan struct{}, concurrency)}
-	var b [18]byte
-	_, _ = rand.Read(b[:])
-	h.dummy = HashPassword(base64.RawStdEncoding.EncodeToString(b[:]), params)
-	return h
+	return &hasher{params: params, slots: make(chan struct{}, concurrency), dummy: sync.OnceValue(func() string {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		return HashPassword(base64.RawStdEncoding.EncodeToString(b[:]), params)
+	})}
 }
 
 func (h *hasher) acquire(ctx context.Context) error {
@@ -152,7 +156,7 @@ func (h *hasher) verify(ctx context.Context, password, encoded string) (bool, er
 	}
 	defer h.release()
 	if encoded == "" {
-		_, _ = VerifyPassword(password, h.dummy)
+		_, _ = VerifyPassword(password, h.dummy())
 		return false, nil
 	}
 	return VerifyPassword(password, encoded)

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -80,5 +81,23 @@ func TestCheckPassword(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("checkPassword(%q, %q) = %q; want %q", tt.password, tt.username, got, tt.want)
 		}
+	}
+}
+
+func TestHasherDummy(t *testing.T) {
+	h := newHasher(fastHash, 1)
+	first := h.dummy()
+	if _, _, _, err := parseHash(first); err != nil {
+		t.Fatalf("dummy hash %q: %v", first, err)
+	}
+	if again := h.dummy(); again != first {
+		t.Errorf("dummy hash changed between uses: %q then %q", first, again)
+	}
+	if other := newHasher(fastHash, 1).dummy(); other == first {
+		t.Error("two hashers share a dummy hash")
+	}
+	// An unknown user (no stored hash) never verifies.
+	if ok, err := h.verify(context.Background(), first, ""); ok || err != nil {
+		t.Errorf("verify against no hash = %v, %v; want false, nil", ok, err)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shaobing/shaobing/internal/apperr"
+	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/scope"
 )
 
@@ -179,16 +181,36 @@ func TestClientKey(t *testing.T) {
 	}
 }
 
+// TestClientAddrProxy checks that sign-in counts a failure under the
+// address audit's middleware chose: the peer, or behind a trusted proxy
+// the proxy's hop.
 func TestClientAddrProxy(t *testing.T) {
+	e := newEnv(t, false)
+	e.user("lab.a", townshipA, 0, scope.Lab)
+	login := e.svc.shell.Page(e.svc.LoginSubmit)
 	for _, tt := range []struct {
 		trust bool
 		want  string
 	}{{false, "10.0.0.1"}, {true, "198.51.100.7"}} {
-		s := &Service{opts: Options{TrustProxy: tt.trust}}
-		r, _ := http.NewRequest("GET", "/", nil)
+		form := url.Values{"username": {"lab.a"}, "password": {"wrong password!"}, "csrf_token": {"login-token"}}
+		r := httptest.NewRequest("POST", "/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.AddCookie(&http.Cookie{Name: LoginCSRFCookie, Value: "login-token"})
 		r.RemoteAddr = "10.0.0.1:4242"
 		r.Header.Add("X-Forwarded-For", "1.2.3.4, 198.51.100.7")
-		if got := s.clientAddr(r); got != tt.want {
+		w := httptest.NewRecorder()
+		audit.MiddlewareWith(tt.trust)(e.svc.Middleware(login)).ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("TrustProxy=%v: wrong password = %d; want 401", tt.trust, w.Code)
+		}
+		var got string
+		if err := e.db.QueryRow("SELECT client_key FROM login_failures ORDER BY at DESC, client_key LIMIT 1").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec("DELETE FROM login_failures"); err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
 			t.Errorf("TrustProxy=%v: clientAddr = %q; want %q", tt.trust, got, tt.want)
 		}
 	}

@@ -19,7 +19,6 @@ import (
 // Token is an API token as its owner sees it (never the secret).
 type Token struct {
 	ID         int64     `json:"id"`
-	UserID     int64     `json:"-"`
 	Name       string    `json:"name"`
 	CreatedAt  time.Time `json:"created_at"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
@@ -66,7 +65,7 @@ func (s *Service) CreateToken(ctx context.Context, userID int64, name string, ex
 		return Token{}, "", err
 	}
 	secret := TokenPrefix + randomToken(32)
-	t := Token{UserID: userID, Name: name, CreatedAt: storage.FromMillis(storage.Millis(now))}
+	t := Token{Name: name, CreatedAt: storage.FromMillis(storage.Millis(now))}
 	if !expiresAt.IsZero() {
 		t.ExpiresAt = storage.FromMillis(storage.Millis(expiresAt))
 	}
@@ -118,7 +117,7 @@ func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, name, created_at, last_used_at, expires_at, revoked_at
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_at, last_used_at, expires_at, revoked_at
 		FROM api_tokens WHERE user_id = $1 ORDER BY id DESC`, p.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("auth: list tokens: %w", err)
@@ -129,7 +128,7 @@ func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 		var t Token
 		var created int64
 		var used, expires, revoked sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &created, &used, &expires, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &created, &used, &expires, &revoked); err != nil {
 			return nil, fmt.Errorf("auth: list tokens: %w", err)
 		}
 		t.CreatedAt = storage.FromMillis(created)

@@ -42,9 +42,6 @@ type User struct {
 // Locked reports whether failed logins have locked the account at now.
 func (u User) Locked(now time.Time) bool { return !u.LockedUntil.IsZero() && now.Before(u.LockedUntil) }
 
-// HasRole reports whether the user holds role r (for templates).
-func (u User) HasRole(r string) bool { return slices.Contains(u.Roles, scope.Role(r)) }
-
 // NewUser is the input for CreateUser. Exactly one of RegionCode and
 // InstitutionID gives the user's scope.
 type NewUser struct {
@@ -118,14 +115,6 @@ func requireAdmin(ctx context.Context) (*scope.Principal, error) {
 	return p, nil
 }
 
-// canGrant reports whether caller may give role r. bureau_admin is the
-// widest role, so its holders may grant any role; everyone else only roles
-// they hold. What keeps an admin from granting wider than their own is the
-// scope, checked with CoversScope.
-func canGrant(caller *scope.Principal, r scope.Role) bool {
-	return caller.Has(scope.BureauAdmin) || caller.Has(r)
-}
-
 // CreateUser adds a user. The caller must be a bureau_admin (or the system),
 // and the new user's scope must lie within the caller's own.
 func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
@@ -182,8 +171,10 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser) (User, error) {
 	return s.GetUser(ctx, id)
 }
 
-// grantableRoles validates the roles to grant: at least one, each known and
-// grantable by p. Duplicates are dropped.
+// grantableRoles validates the roles to grant: at least one, each known.
+// Duplicates are dropped. Only bureau_admins (and the system) manage users,
+// and bureau_admin is the widest role, so p may grant any role; what keeps
+// an admin from granting wider than their own is the scope (grantableScope).
 func (s *Service) grantableRoles(p *scope.Principal, in []scope.Role) ([]scope.Role, error) {
 	if len(in) == 0 {
 		return nil, apperr.Field("roles", "required", "choose at least one role")
@@ -193,9 +184,6 @@ func (s *Service) grantableRoles(p *scope.Principal, in []scope.Role) ([]scope.R
 		role, err := scope.ParseRole(string(r))
 		if err != nil {
 			return nil, apperr.Field("roles", "role.unknown", "unknown role %q", r)
-		}
-		if !canGrant(p, role) {
-			return nil, apperr.Field("roles", "role.not_grantable", "you cannot grant role %v", role)
 		}
 		if !slices.Contains(out, role) {
 			out = append(out, role)
@@ -217,8 +205,10 @@ func (s *Service) grantableScope(ctx context.Context, p *scope.Principal, region
 	case instID != 0:
 		var instRegion string
 		var active bool
-		err := s.db.QueryRowContext(ctx, "SELECT region_code, active FROM institutions WHERE id = $1", instID).Scan(&instRegion, &active)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && (!active || !p.CoversScope(instRegion, instID))) {
+		var a storage.Args
+		q := "SELECT region_code, active FROM institutions WHERE id = " + a.Add(instID) + " AND " + p.Where(&a, "region_code", "id")
+		err := s.db.QueryRowContext(ctx, q, a.Values()...).Scan(&instRegion, &active)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !active) {
 			return "", apperr.Field("institution_id", "user_institution.unknown", "no such institution in your scope")
 		}
 		if err != nil {
@@ -428,7 +418,7 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter, cursor string) ([
 	var a storage.Args
 	where := []string{p.Where(&a, "u.region_code", "u.institution_id")}
 	if q := strings.ToLower(strings.TrimSpace(f.Q)); q != "" {
-		like := a.Add("%" + escapeLike(q) + "%")
+		like := a.Add("%" + storage.EscapeLike(q) + "%")
 		where = append(where, "(u.username LIKE "+like+` ESCAPE '\' OR LOWER(u.display_name) LIKE `+like+` ESCAPE '\')`)
 	}
 	if f.Role != "" {
@@ -436,7 +426,7 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter, cursor string) ([
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, "(',' || u.roles || ',') LIKE "+a.Add("%,"+string(role)+",%"))
+		where = append(where, "(',' || u.roles || ',') LIKE "+a.Add("%,"+storage.EscapeLike(string(role))+",%")+` ESCAPE '\'`)
 	}
 	if pos.Username != "" {
 		where = append(where, "u.username > "+a.Add(pos.Username))
@@ -498,7 +488,9 @@ func (s *Service) SetDisabled(ctx context.Context, id int64, disabled bool) erro
 }
 
 // ResetPassword sets a new password for a user in the caller's scope,
-// unlocks the account and ends the user's sessions.
+// unlocks the account, ends the user's sessions and revokes their API
+// tokens: an admin resets a password because the account may be
+// compromised, and a token taken with it must stop working too.
 func (s *Service) ResetPassword(ctx context.Context, id int64, password string) error {
 	p, err := requireAdmin(ctx)
 	if err != nil {
@@ -528,7 +520,17 @@ func (s *Service) ResetPassword(ctx context.Context, id int64, password string) 
 		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = $1", id); err != nil {
 			return fmt.Errorf("auth: end sessions: %w", err)
 		}
-		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.reset_password", ObjectType: "user", ObjectID: strconv.FormatInt(id, 10)})
+		res, err := tx.ExecContext(ctx, "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+			storage.Millis(s.now()), id)
+		if err != nil {
+			return fmt.Errorf("auth: revoke tokens: %w", err)
+		}
+		revoked, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("auth: revoke tokens: %w", err)
+		}
+		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.reset_password", ObjectType: "user", ObjectID: strconv.FormatInt(id, 10),
+			Detail: "sessions ended; API tokens revoked: " + strconv.FormatInt(revoked, 10)})
 	})
 }
 
@@ -594,11 +596,6 @@ func execOne(ctx context.Context, q storage.Querier, query string, args ...any) 
 }
 
 func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
-
-// escapeLike escapes LIKE's wildcards (with '\' as the escape character).
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
 
 // CountInstitutionUsers counts the enabled users of an institution that the
 // caller's scope covers, for the institution's detail page.

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shaobing/shaobing/internal/apperr"
 	"github.com/shaobing/shaobing/internal/scope"
@@ -145,6 +146,7 @@ func TestListUsersScoped(t *testing.T) {
 	}{
 		{UserFilter{}, []string{"admin.a", "lab.a", "sampler.a", "staff.inst"}},
 		{UserFilter{Role: scope.Lab}, []string{"lab.a", "sampler.a"}},
+		{UserFilter{Role: scope.InstitutionStaff}, []string{"staff.inst"}}, // a role code with '_' in it
 		{UserFilter{Q: "SAMP"}, []string{"sampler.a"}},
 		{UserFilter{Q: "_"}, nil}, // a LIKE wildcard is matched literally
 	}
@@ -219,11 +221,34 @@ func TestAdminActionsScoped(t *testing.T) {
 	if err := e.svc.ResetPassword(ctx, inA.ID, "short"); fieldCodes(err)["password"] != "password.too_short" {
 		t.Errorf("reset to a short password = %v", err)
 	}
+	// The reset revokes the user's tokens; the admin's own stay.
+	_, labSecret, err := e.svc.CreateToken(as(principal(inA)), inA.ID, "laptop", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, adminSecret, err := e.svc.CreateToken(ctx, adminA.UserID, "admin", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.tokenPrincipal(sys(), labSecret); err != nil {
+		t.Fatalf("token before the reset: %v", err)
+	}
 	if err := e.svc.ResetPassword(ctx, inA.ID, "a new long password"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Login(sys(), Attempt{Username: "lab.a", Password: "a new long password"}); err != nil {
 		t.Errorf("login with the reset password: %v", err)
+	}
+	if _, err := e.svc.tokenPrincipal(sys(), labSecret); !apperr.Is(err, apperr.Unauthorized) {
+		t.Errorf("the user's token after the reset: %v; want unauthorized", err)
+	}
+	if _, err := e.svc.tokenPrincipal(sys(), adminSecret); err != nil {
+		t.Errorf("another user's token after the reset: %v", err)
+	}
+	var detail string
+	if err := e.db.QueryRow("SELECT detail FROM audit_log WHERE action = 'user.reset_password'").Scan(&detail); err != nil ||
+		!strings.Contains(detail, "API tokens revoked: 1") {
+		t.Errorf("reset audit detail = %q, %v; want it to name the revoked token", detail, err)
 	}
 }
 
