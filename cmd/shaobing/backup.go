@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/shaobing/shaobing/internal/storage"
 )
@@ -49,15 +50,44 @@ and restored with pg_restore. For point-in-time recovery, configure WAL archivin
 	if _, err := db.ExecContext(ctx, "VACUUM INTO $1", abs); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	var check string
-	copyDB, err := storage.Open(ctx, "sqlite://"+abs)
+	if err := checkCopy(ctx, abs); err != nil {
+		// A copy that fails its check must not be mistaken for a backup.
+		if rmErr := os.Remove(abs); rmErr != nil {
+			return fmt.Errorf("%w (and removing the bad copy: %v)", err, rmErr)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s (integrity ok)\n", db.Location, abs)
+	return nil
+}
+
+// checkCopy runs SQLite's integrity check on the copy at path. It closes
+// the copy before returning, so a bad one can be removed.
+func checkCopy(ctx context.Context, path string) error {
+	copyDB, err := storage.Open(ctx, "sqlite://"+path)
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
 	defer copyDB.Close()
-	if err := copyDB.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		return fmt.Errorf("the copy failed its integrity check: %v %s", err, check)
+	// The check answers one row "ok", or a row per problem (at most 5 here).
+	rows, err := copyDB.QueryContext(ctx, "PRAGMA integrity_check(5)")
+	if err != nil {
+		return fmt.Errorf("check the copy: %w", err)
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s (integrity ok)\n", db.Location, abs)
+	defer rows.Close()
+	var result []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("check the copy: %w", err)
+		}
+		result = append(result, line)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check the copy: %w", err)
+	}
+	if len(result) != 1 || result[0] != "ok" {
+		return fmt.Errorf("integrity check failed: %s", strings.Join(result, "; "))
+	}
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/people"
-	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/storage"
 	"github.com/shaobing/shaobing/internal/tabular"
@@ -72,7 +71,7 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 // verb ("import", "export") appears in the refusal for a user without a
 // people role.
 func peopleRegistryAs(ctx context.Context, dbURL, username, verb string) (context.Context, *people.Registry, *storage.DB, error) {
-	svc, db, err := openAuth(ctx, dbURL)
+	svc, tree, db, err := openAuth(ctx, dbURL)
 	if err != nil {
 		return ctx, nil, nil, err
 	}
@@ -82,10 +81,6 @@ func peopleRegistryAs(ctx context.Context, dbURL, username, verb string) (contex
 		if err != nil {
 			err = fmt.Errorf("%s may not %s people: %w", username, verb, err)
 		}
-	}
-	var tree *regions.Tree
-	if err == nil {
-		tree, err = regions.LoadTree()
 	}
 	if err != nil {
 		db.Close()

@@ -27,7 +27,7 @@ func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	if *days < 0 {
 		return errors.New("--days must not be negative")
 	}
-	svc, db, err := openAuth(ctx, *dbURL)
+	svc, _, db, err := openAuth(ctx, *dbURL)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func cmdUserCreate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	svc, db, err := openAuth(ctx, *dbURL)
+	svc, _, db, err := openAuth(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func cmdUserList(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	svc, db, err := openAuth(ctx, *dbURL)
+	svc, _, db, err := openAuth(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
@@ -125,17 +125,18 @@ func joinRoles(roles []scope.Role) string {
 	return strings.Join(s, ",")
 }
 
-// openAuth opens and migrates the database and returns the user store.
-// There is no web shell: the CLI uses only the store.
-func openAuth(ctx context.Context, dbURL string) (*auth.Service, *storage.DB, error) {
+// openAuth opens and migrates the database and returns the user store and
+// the region tree it loaded, for callers that need it too (loading it takes
+// a while). There is no web shell: the CLI uses only the store.
+func openAuth(ctx context.Context, dbURL string) (*auth.Service, *regions.Tree, *storage.DB, error) {
 	db, err := openMigrated(ctx, dbURL)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tree, err := regions.LoadTree()
 	if err != nil {
 		db.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return auth.New(db, tree, nil, time.Now, auth.Options{}), db, nil
+	return auth.New(db, tree, nil, time.Now, auth.Options{}), tree, db, nil
 }
