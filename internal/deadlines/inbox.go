@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shaobing/shaobing/internal/apperr"
+	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/storage"
 	"github.com/shaobing/shaobing/internal/web"
@@ -37,27 +38,13 @@ func (f Filter) Check() error {
 	if f.State != "" && f.State != Unresolved && !slices.Contains(States, f.State) {
 		p.Add("state", "deadlines.state.unknown", "state must be one of open, overdue, escalated, met or unresolved")
 	}
-	if f.RegionCode != "" && !validRegionCode(f.RegionCode) {
+	if f.RegionCode != "" && !regions.ValidCode(f.RegionCode) {
 		p.Add("region_code", "deadlines.region_code.invalid", "a region code is 2, 4, 6, 9 or 12 digits")
 	}
 	if f.Limit < 0 || f.Limit > MaxLimit {
 		p.Add("limit", "limit.range", "limit must be a whole number from 1 to %v", MaxLimit)
 	}
 	return p.Err()
-}
-
-func validRegionCode(s string) bool {
-	switch len(s) {
-	case 2, 4, 6, 9, 12:
-	default:
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // position is the sort key of the last deadline on a page.

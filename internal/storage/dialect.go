@@ -71,9 +71,6 @@ func (a *Args) Add(v any) string {
 // Values returns the parameters in placeholder order.
 func (a *Args) Values() []any { return a.values }
 
-// Len returns how many parameters there are.
-func (a *Args) Len() int { return len(a.values) }
-
 // EscapeLike escapes %, _ and \ for use in a LIKE pattern with ESCAPE '\'.
 func EscapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)

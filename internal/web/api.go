@@ -203,5 +203,3 @@ func PathID(r *http.Request, name string) (int64, error) {
 	}
 	return n, nil
 }
-
-func urlQueryEscape(s string) string { return url.QueryEscape(s) }

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -156,14 +157,6 @@ func (p *Page) Seconds(t time.Time) string {
 	return t.In(p.loc).Format("2006-01-02 15:04:05")
 }
 
-// Date formats a date ("" for the zero time).
-func (p *Page) Date(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(p.loc).Format("2006-01-02")
-}
-
 // Has reports whether the page's user holds any of the roles.
 func (p *Page) Has(roles ...string) bool {
 	if p.User == nil {
@@ -296,30 +289,13 @@ func (s *Shell) RenderStatus(w http.ResponseWriter, r *http.Request, status int,
 	_, _ = w.Write(buf.Bytes())
 }
 
-// Fragment renders one named block of a page (for htmx partial updates).
-func (s *Shell) Fragment(w http.ResponseWriter, r *http.Request, name, block string, data any) {
-	t, ok := s.pages[name]
-	if !ok {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, block, s.NewPage(r, data)); err != nil {
-		s.Log.Error("render fragment", "page", name, "block", block, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(buf.Bytes())
-}
-
 // Error renders an error page for a browser request: 404 for not found and
 // out of scope alike, the login page redirect for 401, and "internal error"
 // (cause logged) for anything unexpected.
 func (s *Shell) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := apperr.CodeOf(err)
 	if code == apperr.Unauthorized {
-		http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
 	s.logIfInternal(r.Context(), err)
