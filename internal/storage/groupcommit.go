@@ -18,14 +18,6 @@ import (
 type GroupCommitOptions struct {
 	// MaxBatch is the most items one transaction holds (default 512).
 	MaxBatch int
-	// MaxWait is how long a batch that is not full may linger for more items
-	// once it has its first. It applies only while writes are arriving
-	// concurrently (this worker's previous batch held more than one item): an
-	// isolated write on an idle system commits at once. Zero (the default)
-	// never lingers: a batch starts as soon as a worker is free and takes
-	// everything that queued during the previous commit, so batches grow with
-	// load on their own.
-	MaxWait time.Duration
 	// QueueLimit is how many items may wait for a batch; beyond it Do fails at
 	// once with apperr.Unavailable instead of queueing work the server cannot
 	// finish in time (default 4 × MaxBatch).
@@ -162,7 +154,6 @@ func (g *GroupCommit[T, R]) Close() {
 func (g *GroupCommit[T, R]) work() {
 	defer g.wg.Done()
 	batch := make([]*pending[T, R], 0, g.opts.MaxBatch)
-	prevSize := 0
 	for {
 		batch = batch[:0]
 		p, ok := <-g.queue
@@ -183,13 +174,9 @@ func (g *GroupCommit[T, R]) work() {
 				break drain
 			}
 		}
-		if g.opts.MaxWait > 0 && prevSize > 1 && len(batch) < g.opts.MaxBatch {
-			batch = g.linger(batch)
-		}
 		if len(batch) == 0 {
 			continue
 		}
-		prevSize = len(batch)
 		g.commit(batch)
 	}
 }
@@ -198,24 +185,6 @@ func (g *GroupCommit[T, R]) work() {
 func (g *GroupCommit[T, R]) take(batch []*pending[T, R], p *pending[T, R]) []*pending[T, R] {
 	if p.state.CompareAndSwap(itemWaiting, itemTaken) {
 		batch = append(batch, p)
-	}
-	return batch
-}
-
-// linger collects more items for up to MaxWait or until the batch is full.
-func (g *GroupCommit[T, R]) linger(batch []*pending[T, R]) []*pending[T, R] {
-	timer := time.NewTimer(g.opts.MaxWait)
-	defer timer.Stop()
-	for len(batch) < g.opts.MaxBatch {
-		select {
-		case p, ok := <-g.queue:
-			if !ok {
-				return batch
-			}
-			batch = g.take(batch, p)
-		case <-timer.C:
-			return batch
-		}
 	}
 	return batch
 }
