@@ -405,3 +405,34 @@ func TestRunTicksUntilCancelled(t *testing.T) {
 		t.Fatal("Run did not stop when its context was cancelled")
 	}
 }
+
+// TestTickSkipsWhileAnotherInstanceTicks: on PostgreSQL a tick gives way to
+// the instance holding the scheduler lock, rather than relying only on its
+// conditional updates; on SQLite the write lock serialises ticks instead.
+func TestTickSkipsWhileAnotherInstanceTicks(t *testing.T) {
+	f := setup(t)
+	if f.db.Dialect != storage.Postgres {
+		t.Skip("PostgreSQL-only: SQLite serialises writers with its own lock")
+	}
+	ctx := context.Background()
+	f.open(t, positive("held"))
+	f.clock.add(3 * time.Hour)
+
+	other, err := f.db.BeginTx(ctx, nil) // another instance, mid-tick
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.ExecContext(ctx, "SELECT pg_advisory_xact_lock(727003)"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.engine.Tick(ctx)
+	if err != nil || !res.Skipped || res.Overdue != 0 {
+		t.Errorf("tick while another holds the lock = %+v, %v; want skipped, nothing moved", res, err)
+	}
+	if err := other.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.engine.Tick(ctx); err != nil || res.Skipped || res.Overdue != 1 {
+		t.Errorf("tick after the lock is released = %+v, %v; want one overdue", res, err)
+	}
+}
