@@ -29,7 +29,10 @@ type zoneCache struct {
 }
 
 // Location returns the cached zone, reading the setting again once it is
-// older than zoneTTL. If the read fails it keeps the last zone it had.
+// older than zoneTTL; one request reads while the others wait for it. If the
+// read fails it keeps the last zone it had (or the fallback) for another
+// zoneTTL, so a struggling database is not asked again, and the failure not
+// logged again, on every page.
 func (z *zoneCache) Location(ctx context.Context) *time.Location {
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -40,10 +43,11 @@ func (z *zoneCache) Location(ctx context.Context) *time.Location {
 	loc, err := z.store.Location(ctx)
 	if err != nil {
 		z.log.WarnContext(ctx, "read bureau time zone", "err", err, "request_id", web.RequestID(ctx))
-		if z.loc != nil {
-			return z.loc
+		if z.loc == nil {
+			z.loc = z.fallback
 		}
-		return z.fallback
+		z.expires = now.Add(zoneTTL)
+		return z.loc
 	}
 	z.loc, z.expires = loc, now.Add(zoneTTL)
 	return loc
