@@ -160,6 +160,37 @@ func (l *Log) RecordBatch(ctx context.Context, tx *sql.Tx, entries []Entry) erro
 		}
 		rows[i] = r
 	}
+	return l.append(ctx, tx, rows)
+}
+
+// Attributed is an entry together with the context of the request it belongs
+// to, whose principal and client address are recorded with it.
+type Attributed struct {
+	From  context.Context
+	Entry Entry
+}
+
+// RecordAttributed is RecordBatch for entries of different requests: a group
+// commit writes many users' requests in one transaction, and each entry names
+// its own actor and client.
+func (l *Log) RecordAttributed(ctx context.Context, tx *sql.Tx, items []Attributed) error {
+	if len(items) == 0 {
+		return nil
+	}
+	at := storage.Millis(l.now())
+	rows := make([]row, len(items))
+	for i, it := range items {
+		r, err := newRow(it.Entry, actorOf(it.From), clientOf(it.From), at)
+		if err != nil {
+			return err
+		}
+		rows[i] = r
+	}
+	return l.append(ctx, tx, rows)
+}
+
+// append chains rows onto the log inside tx.
+func (l *Log) append(ctx context.Context, tx *sql.Tx, rows []row) error {
 	if l.db.Dialect == storage.Postgres {
 		// Held until tx ends, so the last hash read below stays the last
 		// until this transaction's entries are committed or gone.

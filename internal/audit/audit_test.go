@@ -191,6 +191,42 @@ func TestRecordBatch(t *testing.T) {
 	}
 }
 
+// TestRecordAttributed records entries of two users' requests in one
+// transaction, as a group commit does: each names its own user and client.
+func TestRecordAttributed(t *testing.T) {
+	l, db := newLog(t)
+	a := WithClient(userCtx(7, "sampler_a", "330305001"), "10.0.0.7", "phone A")
+	b := WithClient(userCtx(8, "sampler_b", "330305002"), "10.0.0.8", "phone B")
+	items := []Attributed{
+		{From: a, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "1"}},
+		{From: b, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "2"}},
+		{From: a, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "3"}},
+	}
+	ctx := context.Background()
+	if err := db.InTx(ctx, func(tx *sql.Tx) error { return l.RecordAttributed(ctx, tx, items) }); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, l, 3)
+	rows, err := db.Query("SELECT object_id, user_id, username, region_code, client_addr, user_agent FROM audit_log ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var obj, user, region, addr, agent string
+		var id int64
+		if err := rows.Scan(&obj, &id, &user, &region, &addr, &agent); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprint(obj, id, user, region, addr, agent))
+	}
+	want := []string{"17sampler_a33030500110.0.0.7phone A", "28sampler_b33030500210.0.0.8phone B", "37sampler_a33030500110.0.0.7phone A"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("entries %q, want %q", got, want)
+	}
+}
+
 func TestAppendOnly(t *testing.T) {
 	l, db := newLog(t)
 	for range 3 {
