@@ -139,6 +139,35 @@ func (p *Principal) Where(args *storage.Args, regionCol, institutionCol string) 
 	return RegionPrefix(args, regionCol, p.RegionCode)
 }
 
+// WhereOverlaps returns a SQL condition for rows about a region (regionCol)
+// that overlaps p's scope: inside it, or one of the regions that contain it.
+// A district's screening campaign concerns the township user inside it,
+// though the campaign's region is wider than the user's. Institution-scoped
+// users overlap through their institution's region.
+func (p *Principal) WhereOverlaps(args *storage.Args, regionCol string) string {
+	if p.system {
+		return "1=1"
+	}
+	if p.RegionCode == "" {
+		return "1=0"
+	}
+	cond := RegionPrefix(args, regionCol, p.RegionCode)
+	var outer []string
+	for _, n := range codeLengths {
+		if n < len(p.RegionCode) {
+			outer = append(outer, args.Add(p.RegionCode[:n]))
+		}
+	}
+	if len(outer) == 0 {
+		return cond
+	}
+	return "(" + cond + " OR " + regionCol + " IN (" + strings.Join(outer, ", ") + "))"
+}
+
+// codeLengths are the lengths of division codes: province, city, district,
+// township, village.
+var codeLengths = []int{2, 4, 6, 9, 12}
+
 // RegionPrefix returns a condition "col lies in the subtree of code" as a
 // range on the code, which uses an ordinary index on both databases.
 // Region codes are digit strings, so the subtree of "330305" is every code

@@ -97,3 +97,28 @@ func TestFromContextFailsClosed(t *testing.T) {
 		t.Fatalf("got %v, %v", got, err)
 	}
 }
+
+func TestWhereOverlaps(t *testing.T) {
+	var a storage.Args
+	p := &Principal{UserID: 1, RegionCode: "330305001"}
+	got := p.WhereOverlaps(&a, "c")
+	if got != "((c >= $1 AND c < $2) OR c IN ($3, $4, $5))" {
+		t.Fatalf("township: %s", got)
+	}
+	want := []any{"330305001", "330305002", "33", "3303", "330305"}
+	for i, v := range a.Values() {
+		if v != want[i] {
+			t.Errorf("arg %d = %v, want %v", i+1, v, want[i])
+		}
+	}
+	a = storage.Args{}
+	if got := (&Principal{UserID: 1, RegionCode: "33"}).WhereOverlaps(&a, "c"); got != "(c >= $1 AND c < $2)" {
+		t.Errorf("province: %s", got)
+	}
+	if got := (&Principal{UserID: 1}).WhereOverlaps(&a, "c"); got != "1=0" {
+		t.Errorf("empty scope must see nothing, got %s", got)
+	}
+	if got := System().WhereOverlaps(&a, "c"); got != "1=1" {
+		t.Errorf("system: %s", got)
+	}
+}
