@@ -162,6 +162,16 @@ func (p *Problems) AddErr(field string, err error) {
 	*p = append(*p, FieldError{Field: field, Code: "invalid", Message: err.Error()})
 }
 
+// Has reports whether a problem was recorded for field.
+func (p Problems) Has(field string) bool {
+	for _, f := range p {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 // Err returns an Invalid *Error holding the problems, or nil when there are none.
 func (p Problems) Err() error {
 	if len(p) == 0 {

@@ -153,8 +153,44 @@ func (r *Registry) register(ctx context.Context, tx *sql.Tx, np NewPerson) (Pers
 	return p, false, entry, nil
 }
 
-// validate checks and normalises a registration, naming every bad field.
+// validate checks and normalises a registration, naming every bad field,
+// and checks that the writer may register the person there.
 func (r *Registry) validate(ctx context.Context, q storage.Querier, pr *scope.Principal, np NewPerson, now time.Time) (Person, error) {
+	p, problems := r.normalize(np, now)
+	p.InstitutionID = np.InstitutionID
+	if p.InstitutionID == 0 {
+		p.InstitutionID = pr.InstitutionID
+	}
+	if p.RegionCode != "" && !problems.Has(FieldRegionCode) {
+		if err := pr.CheckCapture(FieldRegionCode, p.RegionCode, p.InstitutionID); err != nil {
+			problems.AddErr("", err)
+		}
+	}
+	if p.InstitutionID != 0 && np.InstitutionID != 0 {
+		var n int
+		var a storage.Args
+		query := "SELECT COUNT(*) FROM institutions i WHERE i.id = " + a.Add(p.InstitutionID) + " AND " + pr.Where(&a, "i.region_code", "i.id")
+		if err := q.QueryRowContext(ctx, query, a.Values()...).Scan(&n); err != nil {
+			return Person{}, fmt.Errorf("people: check institution: %w", err)
+		}
+		if n == 0 {
+			problems.Add(FieldInstID, CodeInstUnknown, "no such institution")
+		}
+	}
+	return p, problems.Err()
+}
+
+// Normalize checks and normalises what a registration says about a person —
+// ID, name, phone, address, tags and residence — naming every bad field. It
+// neither reads the database nor checks anyone's scope: a specimen
+// registration links a person who lives anywhere to the sampling point's
+// record, and checks the point's scope itself.
+func (r *Registry) Normalize(np NewPerson) (Person, error) {
+	p, problems := r.normalize(np, r.now())
+	return p, problems.Err()
+}
+
+func (r *Registry) normalize(np NewPerson, now time.Time) (Person, apperr.Problems) {
 	var problems apperr.Problems
 	var p Person
 	var err error
@@ -183,11 +219,6 @@ func (r *Registry) validate(ctx context.Context, q storage.Querier, pr *scope.Pr
 	}
 	p.Address = cleanText(&problems, FieldAddress, CodeAddressLength, np.Address, 0, maxAddress)
 	p.Tags = normalTags(&problems, np.Tags)
-
-	p.InstitutionID = np.InstitutionID
-	if p.InstitutionID == 0 {
-		p.InstitutionID = pr.InstitutionID
-	}
 	p.RegionCode = strings.TrimSpace(np.RegionCode)
 	if p.RegionCode == "" {
 		problems.Add(FieldRegionCode, CodeRequired, "this field is required")
@@ -195,21 +226,8 @@ func (r *Registry) validate(ctx context.Context, q storage.Querier, pr *scope.Pr
 		problems.AddErr(FieldRegionCode, err)
 	} else if d.Level < regions.District {
 		problems.Add(FieldRegionCode, CodeRegionLevel, "the residence must be a district, township or village")
-	} else if err := pr.CheckCapture(FieldRegionCode, p.RegionCode, p.InstitutionID); err != nil {
-		problems.AddErr("", err)
 	}
-	if p.InstitutionID != 0 && np.InstitutionID != 0 {
-		var n int
-		var a storage.Args
-		query := "SELECT COUNT(*) FROM institutions i WHERE i.id = " + a.Add(p.InstitutionID) + " AND " + pr.Where(&a, "i.region_code", "i.id")
-		if err := q.QueryRowContext(ctx, query, a.Values()...).Scan(&n); err != nil {
-			return Person{}, fmt.Errorf("people: check institution: %w", err)
-		}
-		if n == 0 {
-			problems.Add(FieldInstID, CodeInstUnknown, "no such institution")
-		}
-	}
-	return p, problems.Err()
+	return p, problems
 }
 
 // Get returns a person in the caller's scope; out of scope is NotFound.
