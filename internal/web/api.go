@@ -123,6 +123,22 @@ type ProblemField struct {
 // Problem writes err as an RFC 9457 problem document. Internal errors say
 // only "internal error"; their cause goes to the log.
 func (s *Shell) Problem(w http.ResponseWriter, r *http.Request, err error) {
+	doc := s.ProblemDoc(r, err)
+	if doc.Status == http.StatusTooManyRequests || doc.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(doc.Status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(doc)
+}
+
+// ProblemDoc returns err as a problem document in the request's language,
+// for answers that carry several outcomes (one per item of a batch).
+// Internal errors say only "internal error"; their cause goes to the log.
+func (s *Shell) ProblemDoc(r *http.Request, err error) ProblemDoc {
 	code := apperr.CodeOf(err)
 	s.logIfInternal(r.Context(), err)
 	lang := locale.FromRequest(r)
@@ -139,15 +155,7 @@ func (s *Shell) Problem(w http.ResponseWriter, r *http.Request, err error) {
 			doc.Errors = append(doc.Errors, ProblemField{Field: f.Field, Code: f.Code, Detail: s.fieldMessage(lang, f)})
 		}
 	}
-	if code == apperr.TooMany || code == apperr.Unavailable {
-		w.Header().Set("Retry-After", "1")
-	}
-	w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(doc.Status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(doc)
+	return doc
 }
 
 // EncodeCursor turns a position (the sort key of the last item returned) into
