@@ -60,11 +60,25 @@ func IsUniqueViolation(err error) bool {
 // never spliced into SQL text.
 type Args struct {
 	values []any
+	// anonymous hands out "?" instead of "$n"; see Dialect.BulkArgs.
+	anonymous bool
 }
+
+// BulkArgs returns Args for statements with many parameters (multi-row
+// INSERTs, long IN lists). On SQLite they hand out anonymous "?"
+// placeholders, so the query text must use each placeholder exactly once
+// and in the order Add was called. The SQLite driver looks every numbered
+// parameter up by name, once when parsing and once when binding, each a
+// linear search: a 2,000-parameter statement spent most of its time there.
+// Anonymous parameters have no names to search.
+func (d Dialect) BulkArgs() Args { return Args{anonymous: d == SQLite} }
 
 // Add appends a value and returns its placeholder.
 func (a *Args) Add(v any) string {
 	a.values = append(a.values, v)
+	if a.anonymous {
+		return "?"
+	}
 	return "$" + strconv.Itoa(len(a.values))
 }
 

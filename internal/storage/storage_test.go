@@ -200,3 +200,30 @@ func TestOpenRefusesWeakenedPostgres(t *testing.T) {
 		t.Fatalf("synchronous_commit=off: err = %v, want a refusal", err)
 	}
 }
+
+// TestBulkArgs checks the placeholders handed out per dialect, and that a
+// many-parameter statement with anonymous placeholders binds them in order.
+func TestBulkArgs(t *testing.T) {
+	pg := storage.Postgres.BulkArgs()
+	if got := pg.Add(1) + pg.Add(2); got != "$1$2" {
+		t.Errorf("postgres placeholders %q", got)
+	}
+	lite := storage.SQLite.BulkArgs()
+	if got := lite.Add(1) + lite.Add(2); got != "??" {
+		t.Errorf("sqlite placeholders %q", got)
+	}
+	db := storagetest.Open(t)
+	a := db.Dialect.BulkArgs()
+	var marks []string
+	for i := range 3000 {
+		marks = append(marks, "(CAST("+a.Add(i)+" AS BIGINT))")
+	}
+	var sum, n int64
+	err := db.QueryRow("WITH v (x) AS (VALUES "+strings.Join(marks, ", ")+") SELECT SUM(x), COUNT(*) FROM v", a.Values()...).Scan(&sum, &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3000 || sum != 3000*2999/2 {
+		t.Errorf("sum %d of %d values", sum, n)
+	}
+}
