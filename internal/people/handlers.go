@@ -3,7 +3,6 @@ package people
 import (
 	"embed"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"path"
@@ -163,30 +162,16 @@ func (h *Handlers) APIImport(w http.ResponseWriter, r *http.Request) error {
 	if _, err := web.UserWith(r, Roles...); err != nil {
 		return err
 	}
-	f := tabular.CSV
-	if s := r.URL.Query().Get("format"); s != "" {
-		var err error
-		if f, err = tabular.ParseFormat(s); err != nil {
-			return err
-		}
-	} else if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == tabular.XLSX.ContentType() {
-		f = tabular.XLSX
-	}
-	res, err := h.reg.Import(r.Context(), http.MaxBytesReader(w, r.Body, maxImportBody), f)
+	body, f, err := web.ImportBody(w, r, maxImportBody)
 	if err != nil {
-		return importError(err)
+		return err
+	}
+	res, err := h.reg.Import(r.Context(), body, f)
+	if err != nil {
+		return web.TooLarge(err, maxImportBody)
 	}
 	web.WriteJSON(w, http.StatusOK, res)
 	return nil
-}
-
-// importError turns an oversized body into TooLarge.
-func importError(err error) error {
-	var tooBig *http.MaxBytesError
-	if apperr.As(err) == nil && errors.As(err, &tooBig) {
-		return apperr.New(apperr.TooLarge, "the file is larger than %d bytes", maxImportBody)
-	}
-	return err
 }
 
 // fileMissing explains a failed upload: too large, or no file chosen.
@@ -503,7 +488,7 @@ func (h *Handlers) Import(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxImportBody+maxFormBody)
 	file, hdr, err := r.FormFile("file")
 	if err != nil {
-		h.shell.RenderForm(w, r, "people_import", data, importError(fileMissing(err)))
+		h.shell.RenderForm(w, r, "people_import", data, web.TooLarge(fileMissing(err), maxImportBody))
 		return nil
 	}
 	defer file.Close()

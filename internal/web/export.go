@@ -1,10 +1,13 @@
 package web
 
 import (
+	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/shaobing/shaobing/internal/apperr"
 	"github.com/shaobing/shaobing/internal/tabular"
 )
 
@@ -124,4 +127,32 @@ func isAttrChar(b byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$&+-.^_`|~", b) >= 0
+}
+
+// ImportBody is the body of an import API request, read through the one
+// import path (internal/tabular): its format comes from ?format=, else from
+// an .xlsx Content-Type, else it is CSV. Reading beyond max bytes fails;
+// TooLarge turns that failure into a 413 naming the limit.
+func ImportBody(w http.ResponseWriter, r *http.Request, max int64) (io.Reader, tabular.Format, error) {
+	f := tabular.CSV
+	if s := r.URL.Query().Get("format"); s != "" {
+		var err error
+		if f, err = tabular.ParseFormat(s); err != nil {
+			return nil, f, err
+		}
+	} else if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == tabular.XLSX.ContentType() {
+		f = tabular.XLSX
+	}
+	return http.MaxBytesReader(w, r.Body, max), f, nil
+}
+
+// TooLarge turns an error from reading a body capped at max bytes (by
+// http.MaxBytesReader) into a TooLarge error naming the limit; any other
+// error passes unchanged.
+func TooLarge(err error, max int64) error {
+	var tooBig *http.MaxBytesError
+	if apperr.As(err) == nil && errors.As(err, &tooBig) {
+		return apperr.New(apperr.TooLarge, "the file is larger than %d bytes", max)
+	}
+	return err
 }
