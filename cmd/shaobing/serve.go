@@ -76,6 +76,9 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Runs after the HTTP server has stopped and before the database
+	// closes: registrations already queued are committed.
+	defer srv.Close()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)

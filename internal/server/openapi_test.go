@@ -30,6 +30,7 @@ func buildTestServer(t testing.TB) (*Server, *storage.DB) {
 	if err != nil {
 		t.Fatalf("server.New: %v", err)
 	}
+	t.Cleanup(s.Close)
 	return s, db
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
+	"github.com/shaobing/shaobing/internal/screening"
 	"github.com/shaobing/shaobing/internal/settings"
 	"github.com/shaobing/shaobing/internal/web"
 )
@@ -18,6 +19,13 @@ func navigation() []web.NavItem {
 	return []web.NavItem{
 		{Key: "nav.home", Path: "/"},
 		{Key: "deadlines.nav", Path: "/inbox"},
+		{Key: "screening.sampler.nav", Path: "/screening/sampler", Roles: screening.SamplerNav},
+		{Key: "screening.campaigns.nav", Path: "/screening/campaigns", Roles: screening.ScreeningNav},
+		{Key: "screening.handover.nav", Path: "/screening/handover", Roles: screening.SampleRoles},
+		{Key: "screening.lab.nav", Path: "/screening/lab", Roles: screening.ResultRoles},
+		{Key: "screening.tube.nav", Path: "/screening/tubes", Roles: screening.TubeRoles},
+		{Key: "screening.recalls.nav", Path: "/screening/recalls", Roles: screening.FollowRoles},
+		{Key: "screening.positives.nav", Path: "/screening/positives", Roles: screening.ReportRoles},
 		{Key: "people.nav", Path: "/people", Roles: people.Roles},
 		{Key: "nav.institutions", Path: "/institutions"},
 		{Key: "nav.regions", Path: "/regions"},
@@ -37,6 +45,7 @@ func templates() []web.Templates {
 		settings.Templates,
 		regions.Templates,
 		people.Templates,
+		screening.Templates,
 	}
 }
 
@@ -125,4 +134,72 @@ func (s *Server) routes(mux *routeTable) {
 	mux.Handle("GET /api/v1/people/export", s.shell.API(s.people.Export))
 	mux.Handle("GET /api/v1/people/{id}", s.shell.API(s.people.APIGet))
 	mux.Handle("POST /api/v1/people/{id}/unmask", s.shell.API(s.people.APIUnmask))
+
+	// Mass screening: campaigns, sampling points, planning, time slots and coverage.
+	mux.Handle("GET /screening/campaigns", s.shell.Page(s.screeningH.CampaignList))
+	mux.Handle("GET /screening/campaigns/new", s.shell.Page(s.screeningH.CampaignNew))
+	mux.Handle("POST /screening/campaigns", s.shell.Page(s.screeningH.CampaignCreate))
+	mux.Handle("GET /screening/campaigns/{id}", s.shell.Page(s.screeningH.CampaignDashboard))
+	mux.Handle("POST /screening/campaigns/{id}/close", s.shell.Page(s.screeningH.CampaignClose))
+	mux.Handle("GET /screening/campaigns/{id}/points", s.shell.Page(s.screeningH.PointList))
+	mux.Handle("POST /screening/campaigns/{id}/points", s.shell.Page(s.screeningH.PointCreate))
+	mux.Handle("GET /screening/campaigns/{id}/plan", s.shell.Page(s.screeningH.PlanPage))
+	mux.Handle("GET /screening/campaigns/{id}/slots", s.shell.Page(s.screeningH.SlotList))
+	mux.Handle("POST /screening/campaigns/{id}/slots", s.shell.Page(s.screeningH.SlotCreate))
+	mux.Handle("POST /screening/slots/{id}/delete", s.shell.Page(s.screeningH.SlotDelete))
+	mux.Handle("GET /screening/points/{id}/notice", s.shell.Page(s.screeningH.PointNotice))
+	mux.Handle("GET /screening/campaigns/{id}/coverage", s.shell.Page(s.screeningH.CoveragePage))
+	mux.Handle("GET /screening/campaigns/{id}/not-sampled/export", s.shell.Page(s.screeningH.NotSampledExport))
+	mux.Handle("GET /api/v1/campaigns", s.shell.API(s.screeningH.APICampaigns))
+	mux.Handle("POST /api/v1/campaigns", s.shell.API(s.screeningH.APICampaignCreate))
+	mux.Handle("GET /api/v1/campaigns/{id}", s.shell.API(s.screeningH.APICampaign))
+	mux.Handle("POST /api/v1/campaigns/{id}/close", s.shell.API(s.screeningH.APICampaignClose))
+	mux.Handle("GET /api/v1/campaigns/{id}/coverage", s.shell.API(s.screeningH.APICoverage))
+	mux.Handle("GET /api/v1/campaigns/{id}/plan", s.shell.API(s.screeningH.APIPlan))
+	mux.Handle("GET /api/v1/campaigns/{id}/not-sampled", s.shell.API(s.screeningH.APINotSampled))
+	mux.Handle("GET /api/v1/campaigns/{id}/not-sampled/export", s.shell.API(s.screeningH.NotSampledExport))
+	mux.Handle("GET /api/v1/campaigns/{id}/slots", s.shell.API(s.screeningH.APISlots))
+	mux.Handle("POST /api/v1/campaigns/{id}/slots", s.shell.API(s.screeningH.APISlotCreate))
+	mux.Handle("DELETE /api/v1/slots/{id}", s.shell.API(s.screeningH.APISlotDelete))
+	mux.Handle("GET /api/v1/sampling-points", s.shell.API(s.screeningH.APIPoints))
+	mux.Handle("POST /api/v1/sampling-points", s.shell.API(s.screeningH.APIPointCreate))
+	mux.Handle("GET /api/v1/sampling-points/{id}", s.shell.API(s.screeningH.APIPoint))
+
+	// Mass screening: tubes, handover, lab results, recalls and positive reports.
+	mux.Handle("GET /screening/tubes", s.shell.Page(s.screeningH.TubeFind))
+	mux.Handle("GET /screening/tubes/{code}", s.shell.Page(s.screeningH.TubePage))
+	mux.Handle("POST /screening/tubes/{code}/seal", s.shell.Page(s.screeningH.TubeSealSubmit))
+	mux.Handle("POST /screening/tubes/{code}/report", s.shell.Page(s.screeningH.TubeReportSubmit))
+	mux.Handle("GET /screening/handover", s.shell.Page(s.screeningH.HandoverPage))
+	mux.Handle("POST /screening/handover", s.shell.Page(s.screeningH.HandoverSubmit))
+	mux.Handle("GET /screening/batches/{code}", s.shell.Page(s.screeningH.BatchPage))
+	mux.Handle("POST /screening/batches/{code}/receive", s.shell.Page(s.screeningH.BatchReceiveSubmit))
+	mux.Handle("GET /screening/lab", s.shell.Page(s.screeningH.LabPage))
+	mux.Handle("POST /screening/lab/receive", s.shell.Page(s.screeningH.LabReceive))
+	mux.Handle("POST /screening/lab/results", s.shell.Page(s.screeningH.LabResult))
+	mux.Handle("POST /screening/lab/import", s.shell.Page(s.screeningH.LabImport))
+	mux.Handle("GET /screening/recalls", s.shell.Page(s.screeningH.RecallsPage))
+	mux.Handle("GET /screening/recalls/export", s.shell.Page(s.screeningH.RecallsExport))
+	mux.Handle("POST /screening/recalls/{id}/notify", s.shell.Page(s.screeningH.RecallNotifySubmit))
+	mux.Handle("GET /screening/positives", s.shell.Page(s.screeningH.PositivesPage))
+	mux.Handle("GET /api/v1/tubes", s.shell.API(s.screeningH.APITubeList))
+	mux.Handle("GET /api/v1/tubes/{code}", s.shell.API(s.screeningH.APITubeGet))
+	mux.Handle("POST /api/v1/tubes/{code}/seal", s.shell.API(s.screeningH.APITubeSeal))
+	mux.Handle("POST /api/v1/tubes/{code}/result", s.shell.API(s.screeningH.APITubeResult))
+	mux.Handle("POST /api/v1/tubes/{code}/report", s.shell.API(s.screeningH.APITubeReport))
+	mux.Handle("POST /api/v1/batches", s.shell.API(s.screeningH.APIBatchCreate))
+	mux.Handle("GET /api/v1/batches/{code}", s.shell.API(s.screeningH.APIBatchGet))
+	mux.Handle("POST /api/v1/batches/{code}/receive", s.shell.API(s.screeningH.APIBatchReceive))
+	mux.Handle("POST /api/v1/lab-results", s.shell.API(s.screeningH.APILabResults))
+	mux.Handle("POST /api/v1/lab-results/import", s.shell.API(s.screeningH.APILabResultsImport))
+	mux.Handle("GET /api/v1/recalls", s.shell.API(s.screeningH.APIRecallList))
+	mux.Handle("GET /api/v1/recalls/export", s.shell.API(s.screeningH.RecallsExport))
+	mux.Handle("POST /api/v1/recalls/{id}/notify", s.shell.API(s.screeningH.APIRecallNotify))
+
+	// Mass screening: registration (the sampler's page and the API).
+	mux.Handle("GET /screening/sampler", s.shell.Page(s.screeningH.Sampler))
+	mux.Handle("POST /api/v1/specimens", s.shell.API(s.screeningH.APISpecimenCreate))
+	mux.Handle("POST /api/v1/specimens/batch", s.shell.API(s.screeningH.APISpecimenBatch))
+	mux.Handle("GET /screening/people/{id}", s.shell.Page(s.screeningH.PersonPage))
+	mux.Handle("GET /api/v1/people/{id}/specimens", s.shell.API(s.screeningH.APIPersonSpecimens))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/shaobing/shaobing/internal/openapi"
 	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/regions"
+	"github.com/shaobing/shaobing/internal/screening"
 	"github.com/shaobing/shaobing/internal/settings"
 	"github.com/shaobing/shaobing/internal/storage"
 	"github.com/shaobing/shaobing/internal/tabular"
@@ -37,6 +38,7 @@ func Migrations() []storage.Migrations {
 		settings.Migrations,
 		deadlines.Migrations,
 		people.Migrations,
+		screening.Migrations,
 	}
 }
 
@@ -51,6 +53,7 @@ func Messages() []locale.Source {
 		deadlines.Messages,
 		regions.Messages,
 		people.Messages,
+		screening.Messages,
 	}
 }
 
@@ -63,6 +66,7 @@ func OpenAPI() []openapi.Fragment {
 		deadlines.OpenAPI,
 		regions.OpenAPI,
 		people.OpenAPI,
+		screening.OpenAPI,
 	}
 }
 
@@ -97,6 +101,10 @@ type Server struct {
 	auth     *auth.Service
 	regions  *regions.Handlers
 	people   *people.Handlers
+
+	// Mass screening.
+	screening  *screening.Service
+	screeningH *screening.Handlers
 
 	// Deadlines and settings.
 	settings   *settings.Store
@@ -163,9 +171,20 @@ func New(cfg Config) (*Server, error) {
 	// Accounts, then regions and institutions (whose detail page counts an
 	// institution's users).
 	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{})
-	s.regions = regions.NewHandlers(shell, regions.NewInstitutions(cfg.DB, cfg.Tree, s.audit, cfg.Now), s.auth.CountInstitutionUsers)
+	institutions := regions.NewInstitutions(cfg.DB, cfg.Tree, s.audit, cfg.Now)
+	s.regions = regions.NewHandlers(shell, institutions, s.auth.CountInstitutionUsers)
 	// People.
-	s.people = people.NewHandlers(shell, people.NewRegistry(cfg.DB, cfg.Tree, s.audit, cfg.Now))
+	registry := people.NewRegistry(cfg.DB, cfg.Tree, s.audit, cfg.Now)
+	s.people = people.NewHandlers(shell, registry)
+	// Mass screening: its registrations go through a group commit, which
+	// Close drains.
+	batches := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shaobing_specimen_batch_size",
+		Help: "Specimen registrations per group-commit transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
+	reg.MustRegister(batches)
+	s.screening = screening.New(screening.Deps{DB: cfg.DB, Tree: cfg.Tree, People: registry, Institutions: institutions,
+		Audit: s.audit, Deadlines: s.deadlines, Settings: s.settings, Log: cfg.Log, Now: cfg.Now},
+		screening.Options{OnBatch: func(size int, _ time.Duration, _ error) { batches.Observe(float64(size)) }})
+	s.screeningH = screening.NewHandlers(shell, s.screening)
 	rt := newRouteTable()
 	s.routes(rt)
 	s.patterns = rt.patterns
@@ -187,6 +206,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) RunBackground(ctx context.Context) {
 	s.deadlines.Run(ctx, 30*time.Second)
 }
+
+// Close drains the work the server holds in memory — the queued specimen
+// registrations — into the database. Call it after the HTTP server has
+// stopped taking requests.
+func (s *Server) Close() { s.screening.Close() }
 
 // Shell returns the web shell, for tests.
 func (s *Server) Shell() *web.Shell { return s.shell }

@@ -25,6 +25,7 @@ func TestBareRoutesSkipShedding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 

@@ -1,0 +1,63 @@
+package screening
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkRegister registers b.N specimens from 256 concurrent samplers,
+// each filling its own tubes of 10 with persons new to the registry, through
+// the group commit and durably — the store's share of a registration,
+// without HTTP. It reports specimens/s and the mean batch size.
+//
+//	go test -run '^$' -bench Register -benchtime 50000x ./internal/screening
+func BenchmarkRegister(b *testing.B) {
+	f := newFixture(b)
+	c := f.campaign(10)
+	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
+	f.clock.Advance(time.Hour + time.Duration(b.N)*time.Second) // sampling times lie in the past
+	var batches, items, busy atomic.Int64
+	f.svc.Close()
+	f.svc = New(Deps{DB: f.db, Tree: f.tree, People: f.svc.people, Institutions: f.svc.institutions, Audit: f.audit,
+		Deadlines: f.svc.deadlines, Settings: f.svc.settings, Now: f.clock.Now},
+		Options{OnBatch: func(size int, took time.Duration, _ error) {
+			batches.Add(1)
+			items.Add(int64(size))
+			busy.Add(int64(took))
+		}})
+	defer f.svc.Close()
+	const samplers = 256
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	begin := time.Now()
+	for s := range samplers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := f.samplerA()
+			for k := 0; ; k++ {
+				i := int(next.Add(1))
+				if i > b.N {
+					return
+				}
+				in := specimen(c, pt, fmt.Sprintf("B%03d-%06d", s, k/10), i, villageA)
+				in.ClientID = fmt.Sprintf("bench-%d", i)
+				if _, err := f.svc.RegisterSpecimen(ctx, in); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "specimens/s")
+	if n := batches.Load(); n > 0 {
+		b.ReportMetric(float64(items.Load())/float64(n), "items/batch")
+		b.ReportMetric(float64(busy.Load())/float64(n)/1e6, "ms/batch")
+	}
+}

@@ -1,0 +1,711 @@
+package screening
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/shaobing/shaobing/internal/audit"
+	"github.com/shaobing/shaobing/internal/deadlines"
+	"github.com/shaobing/shaobing/internal/storage"
+)
+
+// applyRegistrations writes one group-commit batch of registrations. Each
+// step is one statement for the whole batch (a few rare paths go row by
+// row), so a batch of hundreds costs about what one registration would.
+// The batch runs under a savepoint: if a statement fails, nothing of the
+// batch stays and every item gets the error, while the transaction itself
+// stays usable (the group committer then commits an empty transaction).
+func (s *Service) applyRegistrations(ctx context.Context, tx *sql.Tx, items []registration) ([]registered, []error) {
+	b := &regBatch{s: s, tx: tx, items: items, at: storage.Millis(s.now()),
+		results: make([]registered, len(items)), errs: make([]error, len(items)),
+		rows: make([]regRow, len(items))}
+	err := storage.Savepoint(ctx, tx, "registrations", func() error { return b.write(ctx) })
+	if err != nil {
+		for i := range b.errs {
+			b.errs[i] = err
+			b.results[i] = registered{}
+		}
+	}
+	return b.results, b.errs
+}
+
+// regBatch is one batch being written.
+type regBatch struct {
+	s       *Service
+	tx      *sql.Tx
+	items   []registration
+	at      int64 // the batch's write time
+	results []registered
+	errs    []error
+	rows    []regRow
+	// dupOf maps an item to the earlier item of the batch with the same
+	// client id; it takes that item's outcome.
+	dupOf map[int]int
+	tubes map[string]*tubeRow
+}
+
+// regRow is what the batch works out for one live item.
+type regRow struct {
+	tube        *tubeRow
+	position    int // the tube's fill with this specimen in it
+	personID    int64
+	newPerson   bool // created in the registry by this batch
+	counted     bool // stands for its person in coverage
+	firstInCamp bool // the person's first specimen in the campaign
+	claim       bool // takes the place of a specimen whose tube was invalid
+	specimenID  int64
+}
+
+// tubeRow is a tube as the batch sees and changes it.
+type tubeRow struct {
+	id, campaignID, pointID int64
+	code                    string
+	capacity, members       int
+	state                   TubeState
+	firstSampledAt          int64
+	sealed, changed         bool
+}
+
+// live reports whether item i is still to be written.
+func (b *regBatch) live(i int) bool {
+	_, dup := b.dupOf[i]
+	return b.errs[i] == nil && b.results[i].ID == 0 && !dup
+}
+
+func (b *regBatch) write(ctx context.Context) error {
+	steps := []func(context.Context) error{
+		b.replays, b.fillTubes, b.findPersons, b.findCampaignPersons, b.insertSpecimens,
+		b.insertCampaignPersons, b.markResampled, b.updateTubes,
+		// Last, next to the commit: every batch of a campaign updates the
+		// same counter rows and appends to the one audit chain, so these
+		// locks are held for as short a time as possible.
+		b.countCoverage, b.record,
+	}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	b.settleDuplicates()
+	return nil
+}
+
+// replays answers client ids already registered: the original for the same
+// body, a conflict for a different one. A client id repeated inside the
+// batch waits for its first occurrence's outcome.
+func (b *regBatch) replays(ctx context.Context) error {
+	first := make(map[string]int, len(b.items))
+	a := b.s.db.Dialect.BulkArgs()
+	var marks []string
+	for i, it := range b.items {
+		if j, ok := first[it.clientID]; ok {
+			if b.dupOf == nil {
+				b.dupOf = make(map[int]int)
+			}
+			b.dupOf[i] = j
+			continue
+		}
+		first[it.clientID] = i
+		marks = append(marks, a.Add(it.clientID))
+	}
+	rows, err := b.tx.QueryContext(ctx, `SELECT s.id, s.client_id, s.body_hash, t.code, t.members, t.capacity, t.state
+		FROM specimens s JOIN tubes t ON t.id = s.tube_id WHERE s.client_id IN (`+strings.Join(marks, ", ")+")", a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: find registered client ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r registered
+		var hash string
+		if err := rows.Scan(&r.ID, &r.ClientID, &hash, &r.TubeCode, &r.TubeCount, &r.TubeCapacity, &r.TubeState); err != nil {
+			return fmt.Errorf("screening: find registered client ids: %w", err)
+		}
+		i := first[r.ClientID]
+		if hash != b.items[i].hash {
+			b.errs[i] = conflict("client_id", CodeClientIDReused, "this client id was already used for a different registration")
+			continue
+		}
+		b.results[i] = r
+	}
+	return rows.Err()
+}
+
+// fillTubes loads (or opens) every tube the batch names and assigns each
+// live item a place in its tube, refusing full, sealed and foreign tubes.
+func (b *regBatch) fillTubes(ctx context.Context) error {
+	codes := b.liveCodes()
+	if len(codes) == 0 {
+		return nil
+	}
+	var err error
+	if b.tubes, err = b.loadTubes(ctx, codes); err != nil {
+		return err
+	}
+	var missing []string
+	for _, c := range codes {
+		if b.tubes[c] == nil {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		if err := b.openTubes(ctx, missing); err != nil {
+			return err
+		}
+		opened, err := b.loadTubes(ctx, missing)
+		if err != nil {
+			return err
+		}
+		for c, t := range opened {
+			b.tubes[c] = t
+		}
+	}
+	for i, it := range b.items {
+		if !b.live(i) {
+			continue
+		}
+		t := b.tubes[it.tubeCode]
+		switch {
+		case t == nil:
+			return fmt.Errorf("screening: tube %s neither found nor opened", it.tubeCode)
+		case t.campaignID != it.point.campaignID || t.pointID != it.point.id:
+			b.errs[i] = conflict("tube_code", CodeTubeElsewhere, "this tube is in use at another sampling point or campaign")
+		case t.members >= t.capacity:
+			b.errs[i] = conflict("tube_code", CodeTubeFull, "this tube is full (%d of %d); take a new tube", t.members, t.capacity)
+		case t.state != TubeOpen:
+			b.errs[i] = conflict("tube_code", CodeTubeSealed, "this tube is sealed; take a new tube")
+		default:
+			t.members++
+			t.changed = true
+			t.firstSampledAt = min(t.firstSampledAt, it.sampledAt)
+			if t.members == t.capacity {
+				// A full tube is sealed: nothing more goes in.
+				t.state, t.sealed = TubeSealed, true
+			}
+			b.rows[i].tube, b.rows[i].position = t, t.members
+		}
+	}
+	return nil
+}
+
+// liveCodes returns the distinct tube codes of the live items, sorted, so
+// concurrent batches lock tubes in the same order.
+func (b *regBatch) liveCodes() []string {
+	var codes []string
+	for i, it := range b.items {
+		if b.live(i) {
+			codes = append(codes, it.tubeCode)
+		}
+	}
+	slices.Sort(codes)
+	return slices.Compact(codes)
+}
+
+// loadTubes reads tubes by code. On PostgreSQL it locks them, in code order,
+// until the batch commits: another instance's batch filling the same tube
+// waits instead of overfilling it. (SQLite's single writer already does.)
+func (b *regBatch) loadTubes(ctx context.Context, codes []string) (map[string]*tubeRow, error) {
+	a := b.s.db.Dialect.BulkArgs()
+	marks := make([]string, len(codes))
+	for i, c := range codes {
+		marks[i] = a.Add(c)
+	}
+	query := `SELECT id, code, campaign_id, sampling_point_id, capacity, members, state, first_sampled_at
+		FROM tubes WHERE code IN (` + strings.Join(marks, ", ") + ") ORDER BY code"
+	if b.s.db.Dialect == storage.Postgres {
+		query += " FOR UPDATE"
+	}
+	rows, err := b.tx.QueryContext(ctx, query, a.Values()...)
+	if err != nil {
+		return nil, fmt.Errorf("screening: read tubes: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]*tubeRow, len(codes))
+	for rows.Next() {
+		t := &tubeRow{}
+		if err := rows.Scan(&t.id, &t.code, &t.campaignID, &t.pointID, &t.capacity, &t.members, &t.state, &t.firstSampledAt); err != nil {
+			return nil, fmt.Errorf("screening: read tubes: %w", err)
+		}
+		out[t.code] = t
+	}
+	return out, rows.Err()
+}
+
+// openTubes creates the tubes first named by this batch, at the point and
+// with the campaign's pool size of the first item naming each. A tube that
+// another instance opened meanwhile is left alone (ON CONFLICT) and read back.
+func (b *regBatch) openTubes(ctx context.Context, codes []string) error {
+	want := make(map[string]bool, len(codes))
+	for _, c := range codes {
+		want[c] = true
+	}
+	a := b.s.db.Dialect.BulkArgs()
+	var values []string
+	for i, it := range b.items {
+		if !b.live(i) || !want[it.tubeCode] {
+			continue
+		}
+		delete(want, it.tubeCode)
+		pt := it.point
+		values = append(values, "("+a.Add(it.tubeCode)+", "+a.Add(pt.campaignID)+", "+a.Add(pt.id)+", "+a.Add(pt.institutionID)+", "+
+			a.Add(pt.regionCode)+", "+a.Add(pt.poolSize)+", 0, 'open', "+a.Add(b.at)+", "+a.Add(it.sampledAt)+")")
+	}
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO tubes (code, campaign_id, sampling_point_id, institution_id, region_code, capacity,
+		members, state, opened_at, first_sampled_at) VALUES `+strings.Join(values, ", ")+" ON CONFLICT (code) DO NOTHING", a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: open tubes: %w", err)
+	}
+	return nil
+}
+
+// personKey identifies a person in the registry.
+type personKey struct{ idType, idNumber string }
+
+// findPersons links every live item to its registry row, registering the
+// persons the registry does not know yet. A known person's row is not
+// changed: the phone and residence given at sampling go on the specimen,
+// so a sampler cannot rewrite a record kept by another region.
+func (b *regBatch) findPersons(ctx context.Context) error {
+	ids := make(map[personKey]int64)
+	var numbers []string
+	for i, it := range b.items {
+		if b.live(i) {
+			numbers = append(numbers, it.person.IDNumber)
+		}
+	}
+	if len(numbers) == 0 {
+		return nil
+	}
+	slices.Sort(numbers)
+	numbers = slices.Compact(numbers)
+	if err := b.readPersons(ctx, numbers, ids); err != nil {
+		return err
+	}
+	a := b.s.db.Dialect.BulkArgs()
+	var values []string
+	created := make(map[personKey]bool)
+	for i, it := range b.items {
+		k := personKey{string(it.person.IDType), it.person.IDNumber}
+		if !b.live(i) || ids[k] != 0 || created[k] {
+			continue
+		}
+		created[k] = true
+		p := it.person
+		birth := sql.NullString{}
+		if !p.BirthDate.IsZero() {
+			birth = sql.NullString{String: p.BirthDate.Format("2006-01-02"), Valid: true}
+		}
+		by := sql.NullInt64{Int64: it.by, Valid: it.by != 0}
+		values = append(values, "("+strings.Join([]string{a.Add(string(p.IDType)), a.Add(p.IDNumber), a.Add(p.Name), a.Add(p.Sex),
+			a.Add(birth), a.Add(p.Phone), a.Add(p.NoPhone), a.Add(p.RegionCode), a.Add(it.point.institutionID),
+			a.Add(b.at), a.Add(by)}, ", ")+", '', '', "+a.Add(b.at)+", "+a.Add(by)+")")
+	}
+	if len(values) > 0 {
+		rows, err := b.tx.QueryContext(ctx, `INSERT INTO persons (id_type, id_number, name, sex, birth_date, phone, no_phone,
+			region_code, institution_id, created_at, created_by, address, tags, updated_at, updated_by)
+			VALUES `+strings.Join(values, ", ")+` ON CONFLICT (id_type, id_number) DO NOTHING RETURNING id, id_type, id_number`, a.Values()...)
+		if err != nil {
+			return fmt.Errorf("screening: register persons: %w", err)
+		}
+		inserted := make(map[personKey]bool)
+		if err := scanPersonIDs(rows, ids, inserted); err != nil {
+			return err
+		}
+		// A person another instance registered meanwhile is read back.
+		var late []string
+		for k := range created {
+			if !inserted[k] {
+				late = append(late, k.idNumber)
+			}
+		}
+		if len(late) > 0 {
+			if err := b.readPersons(ctx, late, ids); err != nil {
+				return err
+			}
+		}
+		for i, it := range b.items {
+			if b.live(i) && inserted[personKey{string(it.person.IDType), it.person.IDNumber}] {
+				b.rows[i].newPerson = true
+				delete(inserted, personKey{string(it.person.IDType), it.person.IDNumber})
+			}
+		}
+	}
+	for i, it := range b.items {
+		if !b.live(i) {
+			continue
+		}
+		id := ids[personKey{string(it.person.IDType), it.person.IDNumber}]
+		if id == 0 {
+			return fmt.Errorf("screening: person of registration %s neither found nor registered", it.clientID)
+		}
+		b.rows[i].personID = id
+	}
+	return nil
+}
+
+func (b *regBatch) readPersons(ctx context.Context, numbers []string, ids map[personKey]int64) error {
+	a := b.s.db.Dialect.BulkArgs()
+	marks := make([]string, len(numbers))
+	for i, n := range numbers {
+		marks[i] = a.Add(n)
+	}
+	rows, err := b.tx.QueryContext(ctx, "SELECT id, id_type, id_number FROM persons WHERE id_number IN ("+strings.Join(marks, ", ")+")", a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: find persons: %w", err)
+	}
+	return scanPersonIDs(rows, ids, nil)
+}
+
+func scanPersonIDs(rows *sql.Rows, ids map[personKey]int64, seen map[personKey]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k personKey
+		if err := rows.Scan(&id, &k.idType, &k.idNumber); err != nil {
+			return fmt.Errorf("screening: read person ids: %w", err)
+		}
+		ids[k] = id
+		if seen != nil {
+			seen[k] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("screening: read person ids: %w", err)
+	}
+	return nil
+}
+
+// campKey is a person in a campaign.
+type campKey struct{ campaignID, personID int64 }
+
+// findCampaignPersons decides which specimen stands for its person in the
+// campaign's coverage: the first one, or the one after a specimen whose
+// tube was invalid (the person's row then has no counted specimen).
+func (b *regBatch) findCampaignPersons(ctx context.Context) error {
+	var campIDs, personIDs []int64
+	for i, it := range b.items {
+		if b.live(i) {
+			campIDs = append(campIDs, it.point.campaignID)
+			personIDs = append(personIDs, b.rows[i].personID)
+		}
+	}
+	if len(personIDs) == 0 {
+		return nil
+	}
+	slices.Sort(campIDs)
+	a := b.s.db.Dialect.BulkArgs() // placeholders in text order: campaigns, then persons
+	var camps, persons []string
+	for _, id := range slices.Compact(campIDs) {
+		camps = append(camps, a.Add(id))
+	}
+	for _, id := range personIDs {
+		persons = append(persons, a.Add(id))
+	}
+	rows, err := b.tx.QueryContext(ctx, "SELECT campaign_id, person_id, counted_specimen_id FROM campaign_persons WHERE campaign_id IN ("+
+		strings.Join(camps, ", ")+") AND person_id IN ("+strings.Join(persons, ", ")+")", a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: find sampled persons: %w", err)
+	}
+	defer rows.Close()
+	known := make(map[campKey]bool) // value: the person awaits a counted specimen
+	for rows.Next() {
+		var k campKey
+		var counted sql.NullInt64
+		if err := rows.Scan(&k.campaignID, &k.personID, &counted); err != nil {
+			return fmt.Errorf("screening: find sampled persons: %w", err)
+		}
+		known[k] = !counted.Valid
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("screening: find sampled persons: %w", err)
+	}
+	for i, it := range b.items {
+		if !b.live(i) {
+			continue
+		}
+		k := campKey{it.point.campaignID, b.rows[i].personID}
+		awaiting, ok := known[k]
+		switch {
+		case !ok:
+			b.rows[i].counted, b.rows[i].firstInCamp = true, true
+		case awaiting:
+			b.rows[i].counted, b.rows[i].claim = true, true
+		}
+		known[k] = false // a second specimen in the same batch is not counted
+	}
+	return nil
+}
+
+// insertSpecimens writes the batch's specimens.
+func (b *regBatch) insertSpecimens(ctx context.Context) error {
+	a := b.s.db.Dialect.BulkArgs()
+	var values []string
+	index := make(map[string]int)
+	for i, it := range b.items {
+		if !b.live(i) {
+			continue
+		}
+		r := &b.rows[i]
+		index[it.clientID] = i
+		values = append(values, "("+strings.Join([]string{a.Add(it.clientID), a.Add(it.hash), a.Add(it.point.campaignID), a.Add(it.point.id),
+			a.Add(r.tube.id), a.Add(r.personID), a.Add(it.person.RegionCode), a.Add(it.point.institutionID), a.Add(it.person.Phone),
+			a.Add(it.person.NoPhone), a.Add(r.counted), a.Add(it.sampledAt), a.Add(sql.NullInt64{Int64: it.by, Valid: it.by != 0}),
+			a.Add(b.at)}, ", ")+")")
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	rows, err := b.tx.QueryContext(ctx, `INSERT INTO specimens (client_id, body_hash, campaign_id, sampling_point_id, tube_id, person_id,
+		region_code, institution_id, phone, no_phone, counted, sampled_at, sampled_by, created_at)
+		VALUES `+strings.Join(values, ", ")+" RETURNING id, client_id", a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: insert specimens: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var clientID string
+		if err := rows.Scan(&id, &clientID); err != nil {
+			return fmt.Errorf("screening: insert specimens: %w", err)
+		}
+		b.rows[index[clientID]].specimenID = id
+	}
+	return rows.Err()
+}
+
+// insertCampaignPersons records the persons sampled in the campaign for the
+// first time, and hands a counted place to those whose last counted
+// specimen was invalid. A person another instance counted meanwhile is
+// not counted twice.
+func (b *regBatch) insertCampaignPersons(ctx context.Context) error {
+	a := b.s.db.Dialect.BulkArgs()
+	var values []string
+	for i, it := range b.items {
+		if b.live(i) && b.rows[i].firstInCamp {
+			r := b.rows[i]
+			values = append(values, "("+a.Add(it.point.campaignID)+", "+a.Add(r.personID)+", "+a.Add(it.person.RegionCode)+", "+
+				a.Add(r.specimenID)+", "+a.Add(it.sampledAt)+")")
+		}
+	}
+	if len(values) > 0 {
+		rows, err := b.tx.QueryContext(ctx, `INSERT INTO campaign_persons (campaign_id, person_id, region_code, counted_specimen_id, first_sampled_at)
+			VALUES `+strings.Join(values, ", ")+" ON CONFLICT (campaign_id, person_id) DO NOTHING RETURNING campaign_id, person_id", a.Values()...)
+		if err != nil {
+			return fmt.Errorf("screening: record sampled persons: %w", err)
+		}
+		inserted := make(map[campKey]bool)
+		for rows.Next() {
+			var k campKey
+			if err := rows.Scan(&k.campaignID, &k.personID); err != nil {
+				rows.Close()
+				return fmt.Errorf("screening: record sampled persons: %w", err)
+			}
+			inserted[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("screening: record sampled persons: %w", err)
+		}
+		for i, it := range b.items {
+			r := &b.rows[i]
+			if b.live(i) && r.firstInCamp && !inserted[campKey{it.point.campaignID, r.personID}] {
+				if err := b.uncount(ctx, r); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for i, it := range b.items {
+		r := &b.rows[i]
+		if !b.live(i) || !r.claim {
+			continue
+		}
+		res, err := b.tx.ExecContext(ctx, `UPDATE campaign_persons SET counted_specimen_id = $1
+			WHERE campaign_id = $2 AND person_id = $3 AND counted_specimen_id IS NULL`, r.specimenID, it.point.campaignID, r.personID)
+		if err != nil {
+			return fmt.Errorf("screening: hand over counted place: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("screening: hand over counted place: %w", err)
+		} else if n == 0 {
+			if err := b.uncount(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// uncount takes a specimen out of coverage after another batch won the
+// race to count its person (rare: the same person at two points at once).
+func (b *regBatch) uncount(ctx context.Context, r *regRow) error {
+	r.counted, r.firstInCamp, r.claim = false, false, false
+	if _, err := b.tx.ExecContext(ctx, "UPDATE specimens SET counted = FALSE WHERE id = $1", r.specimenID); err != nil {
+		return fmt.Errorf("screening: uncount specimen: %w", err)
+	}
+	return nil
+}
+
+// coverageKey is one coverage counter row.
+type coverageKey struct {
+	campaignID int64
+	region     string
+}
+
+// countCoverage adds the batch's first-sampled persons to the coverage
+// counters, and its newly registered residents of targeted regions to the
+// targeted counts (the registry had missed them).
+func (b *regBatch) countCoverage(ctx context.Context) error {
+	type delta struct{ targeted, sampled int }
+	deltas := make(map[coverageKey]*delta)
+	for i, it := range b.items {
+		r := b.rows[i]
+		if !b.live(i) || !r.firstInCamp {
+			continue
+		}
+		k := coverageKey{it.point.campaignID, it.person.RegionCode}
+		d := deltas[k]
+		if d == nil {
+			d = &delta{}
+			deltas[k] = d
+		}
+		d.sampled++
+		if r.newPerson && it.point.targetsRegion(it.person.RegionCode) {
+			d.targeted++
+		}
+	}
+	if len(deltas) == 0 {
+		return nil
+	}
+	keys := make([]coverageKey, 0, len(deltas))
+	for k := range deltas {
+		keys = append(keys, k)
+	}
+	// One order for every batch, so concurrent batches never deadlock on
+	// the counter rows.
+	slices.SortFunc(keys, func(x, y coverageKey) int {
+		return cmp.Or(cmp.Compare(x.campaignID, y.campaignID), strings.Compare(x.region, y.region))
+	})
+	a := b.s.db.Dialect.BulkArgs()
+	values := make([]string, len(keys))
+	for i, k := range keys {
+		d := deltas[k]
+		values[i] = "(" + a.Add(k.campaignID) + ", " + a.Add(k.region) + ", " + a.Add(d.targeted) + ", " + a.Add(d.sampled) + ")"
+	}
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO coverage (campaign_id, region_code, targeted, sampled) VALUES `+strings.Join(values, ", ")+`
+		ON CONFLICT (campaign_id, region_code) DO UPDATE SET targeted = coverage.targeted + excluded.targeted,
+		sampled = coverage.sampled + excluded.sampled`, a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: count coverage: %w", err)
+	}
+	return nil
+}
+
+// markResampled moves the open recalls of persons sampled again in the
+// campaign to resampled, and meets a tube's recall deadline once none of
+// its members is left to find. Only persons sampled before in the campaign
+// can have a recall, so the common path runs no statement here.
+func (b *regBatch) markResampled(ctx context.Context) error {
+	tubes := make(map[int64]bool)
+	for i, it := range b.items {
+		r := b.rows[i]
+		if !b.live(i) || r.firstInCamp {
+			continue
+		}
+		rows, err := b.tx.QueryContext(ctx, `UPDATE recalls SET state = 'resampled', resampled_at = $1, resample_specimen_id = $2
+			WHERE campaign_id = $3 AND person_id = $4 AND state IN ('to_notify', 'notified') RETURNING tube_id`,
+			b.at, r.specimenID, it.point.campaignID, r.personID)
+		if err != nil {
+			return fmt.Errorf("screening: mark recalls resampled: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("screening: mark recalls resampled: %w", err)
+			}
+			tubes[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("screening: mark recalls resampled: %w", err)
+		}
+	}
+	for id := range tubes {
+		var open int
+		if err := b.tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM recalls WHERE tube_id = $1 AND state IN ('to_notify', 'notified')", id).Scan(&open); err != nil {
+			return fmt.Errorf("screening: count open recalls: %w", err)
+		}
+		if open == 0 {
+			if err := b.s.deadlines.Meet(ctx, b.tx, deadlines.Recall, "tube", strconv.FormatInt(id, 10)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// updateTubes writes the tubes' new fill (and seal) in one statement.
+func (b *regBatch) updateTubes(ctx context.Context) error {
+	a := b.s.db.Dialect.BulkArgs()
+	var values []string
+	for _, t := range b.tubes {
+		if !t.changed {
+			continue
+		}
+		sealedAt := sql.NullInt64{Int64: b.at, Valid: t.sealed}
+		values = append(values, "(CAST("+a.Add(t.id)+" AS BIGINT), CAST("+a.Add(t.members)+" AS INTEGER), CAST("+
+			a.Add(string(t.state))+" AS TEXT), CAST("+a.Add(sealedAt)+" AS BIGINT), CAST("+a.Add(t.firstSampledAt)+" AS BIGINT))")
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	_, err := b.tx.ExecContext(ctx, `WITH v (id, members, state, sealed_at, first_sampled_at) AS (VALUES `+strings.Join(values, ", ")+`)
+		UPDATE tubes SET members = v.members, state = v.state, sealed_at = COALESCE(tubes.sealed_at, v.sealed_at),
+		first_sampled_at = v.first_sampled_at FROM v WHERE tubes.id = v.id`, a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: update tubes: %w", err)
+	}
+	return nil
+}
+
+// record writes the batch's audit entries, each under its own request's
+// user and client address, and fills in the answers.
+func (b *regBatch) record(ctx context.Context) error {
+	var entries []audit.Attributed
+	for i, it := range b.items {
+		if !b.live(i) {
+			continue
+		}
+		r := b.rows[i]
+		if r.newPerson {
+			entries = append(entries, audit.Attributed{From: it.ctx, Entry: audit.Entry{Action: "person.create", ObjectType: "person",
+				ObjectID: strconv.FormatInt(r.personID, 10), Detail: "registered when sampled"}})
+		}
+		entries = append(entries, audit.Attributed{From: it.ctx, Entry: audit.Entry{Action: "specimen.create", ObjectType: "specimen",
+			ObjectID: strconv.FormatInt(r.specimenID, 10), Detail: "tube " + it.tubeCode + ", sampling point " + strconv.FormatInt(it.point.id, 10)}})
+		b.results[i] = registered{ID: r.specimenID, ClientID: it.clientID, TubeCode: it.tubeCode, TubeCount: r.position,
+			TubeCapacity: r.tube.capacity, TubeState: string(r.tube.state), Created: true}
+	}
+	return b.s.audit.RecordAttributed(ctx, b.tx, entries)
+}
+
+// settleDuplicates gives each repeat of a client id inside the batch the
+// outcome of its first occurrence, as a later retry would get it.
+func (b *regBatch) settleDuplicates() {
+	for i, j := range b.dupOf {
+		switch {
+		case b.errs[j] != nil:
+			b.errs[i] = b.errs[j]
+		case b.items[i].hash != b.items[j].hash:
+			b.errs[i] = conflict("client_id", CodeClientIDReused, "this client id was already used for a different registration")
+		default:
+			b.results[i] = b.results[j]
+			b.results[i].Created = false
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/shaobing/shaobing/internal/browsertest"
+)
+
+// TestBrowserSamplerOfflineQueue is the issue's browser test of the
+// sampler page: a sampler registers online, the network drops, three more
+// registrations queue in the browser, and when the network returns all
+// three are stored exactly once.
+func TestBrowserSamplerOfflineQueue(t *testing.T) {
+	w := newScreeningWorld(t)
+	ctx := browsertest.New(t)
+	browsertest.Login(t, ctx, w.srv.URL, "sampler.a", e2ePassword)
+	browsertest.Do(t, ctx, chromedp.Navigate(w.srv.URL+"/screening/sampler"))
+	wait := func(cond string) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if _, err := chromedp.Run(wctx, chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+			t.Fatalf("waiting for %s: %v\n%s", cond, err, browsertest.Where(ctx))
+		}
+	}
+	status := func(attr, want string) {
+		t.Helper()
+		wait(fmt.Sprintf(`document.querySelector('[data-part=status]').getAttribute('data-%s') === %q`, attr, want))
+	}
+	js := func(expr string) { browsertest.Run(t, ctx, chromedp.Evaluate[any](expr)) }
+	wait(`document.querySelector('[data-sampler]')?.getAttribute('data-ready') === 'true'`)
+
+	// A USB scanner types the tube code and Enter.
+	browsertest.Do(t, ctx, chromedp.SendKeys(chromedp.CSS("#sampler-tube"), "t900001\r"))
+	wait(`document.querySelector('[data-sampler]').getAttribute('data-tube') === 'T900001'`)
+	n := 0
+	register := func(name string) {
+		t.Helper()
+		n++
+		browsertest.Do(t, ctx,
+			chromedp.SendKeys(chromedp.CSS("#sampler-id-number"), residentID(fmt.Sprintf("33030519900101%03d", n))),
+			chromedp.SendKeys(chromedp.CSS("#sampler-name"), name),
+			chromedp.SendKeys(chromedp.CSS("#sampler-phone"), "13800138000"))
+		js(`(() => { const r = document.getElementById('sampler-region'); if (!r.value) r.value = r.options[1].value; return true })()`)
+		wait(`!document.querySelector('[data-part=register]').disabled`)
+		browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("[data-part=register]")))
+		wait(`document.getElementById('sampler-id-number').value === ''`)
+	}
+	register("张三")
+	status("synced", "1")
+	if got := w.rows(t, "specimens"); got != 1 {
+		t.Fatalf("%d specimens online, want 1", got)
+	}
+
+	// The network drops: the browser itself is offline.
+	offline := func(off bool) {
+		t.Helper()
+		if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
+			t.Fatalf("network conditions: %v", err)
+		}
+		if _, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
+			Offline: off, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
+			t.Fatalf("network state: %v", err)
+		}
+	}
+	offline(true)
+	register("李四")
+	register("王五")
+	register("赵六")
+	status("pending", "3")
+	wait(`document.querySelector('[data-sampler]').getAttribute('data-tube-count') === '4'`)
+	if got := w.rows(t, "specimens"); got != 1 {
+		t.Fatalf("%d specimens while offline, want still 1", got)
+	}
+
+	// The network returns: the queue syncs, each registration once.
+	offline(false)
+	status("pending", "0")
+	status("synced", "4")
+	status("attention", "0")
+	if got := w.rows(t, "specimens"); got != 4 {
+		t.Fatalf("%d specimens after sync, want 4", got)
+	}
+	var distinct int
+	if err := w.db.QueryRow("SELECT COUNT(DISTINCT person_id) FROM specimens").Scan(&distinct); err != nil || distinct != 4 {
+		t.Fatalf("%d distinct persons (%v), want 4", distinct, err)
+	}
+	// A reload resends nothing: the queue is empty and the server has four.
+	browsertest.Do(t, ctx, chromedp.Reload())
+	wait(`document.querySelector('[data-sampler]')?.getAttribute('data-ready') === 'true'`)
+	status("pending", "0")
+	if got := w.rows(t, "specimens"); got != 4 {
+		t.Fatalf("%d specimens after reload, want 4", got)
+	}
+}
