@@ -50,6 +50,9 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "  %-24s %d\n", string(t)+":", n)
 		}
 	}
+	sc := res.Screening
+	fmt.Fprintf(stdout, "  screening round %d: %d sampling points, %d specimens in %d tubes, %d tubes resulted, %d positive\n",
+		sc.CampaignID, sc.Points, sc.Specimens, sc.Tubes, sc.Resulted, sc.Positives)
 	fmt.Fprintf(stdout, "\nsign in with any of these users, password %s:\n", demo.Password)
 	for _, l := range res.Logins {
 		where := l.Scope

@@ -58,6 +58,7 @@ type Result struct {
 	Institutions  map[regions.InstitutionType]int
 	People        int
 	Logins        []Login
+	Screening     Screening
 }
 
 // Usernames are the demo users, one per role.
@@ -107,6 +108,9 @@ func Load(ctx context.Context, db *storage.DB, tree *regions.Tree, opts Options)
 		return res, err
 	}
 	if res.Logins, err = createUsers(ctx, db, tree, now, opts.Hash, plan, inst); err != nil {
+		return res, err
+	}
+	if res.Screening, err = loadScreening(ctx, db, tree, now, r, plan, inst); err != nil {
 		return res, err
 	}
 	err = log.RecordOutside(ctx, audit.Entry{Action: "demo.load", Detail: fmt.Sprintf("region %s, %d institutions, %d residents, %d users",

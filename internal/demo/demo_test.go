@@ -8,8 +8,11 @@ import (
 
 	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/auth"
+	"github.com/shaobing/shaobing/internal/deadlines"
 	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/regions"
+	"github.com/shaobing/shaobing/internal/screening"
+	"github.com/shaobing/shaobing/internal/settings"
 	"github.com/shaobing/shaobing/internal/storage"
 	"github.com/shaobing/shaobing/internal/storage/storagetest"
 )
@@ -34,7 +37,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := storagetest.Open(t, regions.Migrations, audit.Migrations, auth.Migrations, people.Migrations)
+	db := storagetest.Open(t, regions.Migrations, audit.Migrations, auth.Migrations, settings.Migrations, deadlines.Migrations, people.Migrations, screening.Migrations)
 	const n = 300
 	res := load(t, db, tree, Options{Region: "330305", People: n, Seed: 7})
 	ctx := context.Background()
@@ -55,6 +58,27 @@ func TestLoad(t *testing.T) {
 			t.Errorf("%s: %d in the database, %d reported; want %d", typ, got, res.Institutions[typ], w)
 		}
 	}
+	// The screening round ran through the module's rules: specimens
+	// counted in coverage, the positive tube's members recalled and its
+	// report due.
+	sc := res.Screening
+	if sc.Points != townships || sc.Specimens < n/2 || sc.Resulted == 0 || sc.Positives != 1 {
+		t.Errorf("screening round: %+v", sc)
+	}
+	for query, min := range map[string]int{
+		"SELECT COUNT(*) FROM specimens":                                 sc.Specimens,
+		"SELECT SUM(sampled) FROM coverage":                              sc.Specimens,
+		"SELECT COUNT(*) FROM recalls WHERE reason = 'positive'":         2,
+		"SELECT COUNT(*) FROM deadlines WHERE kind = 'positive_report'":  2,
+		"SELECT COUNT(*) FROM tubes WHERE state = 'resulted'":            sc.Resulted,
+		"SELECT COUNT(*) FROM tubes WHERE state IN ('open', 'received')": 1,
+	} {
+		var got int
+		if err := db.QueryRowContext(ctx, query).Scan(&got); err != nil || got < min {
+			t.Errorf("%s = %d (%v), want at least %d", query, got, err, min)
+		}
+	}
+
 	var centres []string
 	rows, err := db.QueryContext(ctx, `SELECT name FROM institutions WHERE type = 'township_health_centre' ORDER BY region_code`)
 	if err != nil {
@@ -158,7 +182,7 @@ func TestLoadIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := func(seed uint64) string {
-		db := storagetest.Open(t, regions.Migrations, audit.Migrations, auth.Migrations, people.Migrations)
+		db := storagetest.Open(t, regions.Migrations, audit.Migrations, auth.Migrations, settings.Migrations, deadlines.Migrations, people.Migrations, screening.Migrations)
 		load(t, db, tree, Options{Region: "330305", People: 50, Seed: seed})
 		var b strings.Builder
 		rows, err := db.QueryContext(context.Background(), `SELECT id_number || name || phone || address FROM persons ORDER BY id`)
@@ -187,7 +211,7 @@ func TestLoadRejectsBadRegion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := storagetest.Open(t, regions.Migrations, audit.Migrations, auth.Migrations, people.Migrations)
+	db := storagetest.Open(t, regions.Migrations, audit.Migrations, auth.Migrations, settings.Migrations, deadlines.Migrations, people.Migrations, screening.Migrations)
 	for _, code := range []string{"33", "330305001", "999999", "x"} {
 		if _, err := Load(context.Background(), db, tree, Options{Region: code, People: 1, Now: today}); err == nil {
 			t.Errorf("Load(%q) succeeded", code)
