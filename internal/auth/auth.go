@@ -69,6 +69,10 @@ type Options struct {
 	// Hash sets argon2id's cost for new hashes (DefaultHashParams); tests
 	// lower it to stay fast.
 	Hash HashParams
+	// CacheTTL is how long a checked token or session is trusted without
+	// reading the database again (10s); see cache.go. It bounds how late
+	// this instance sees a revocation made by another instance.
+	CacheTTL time.Duration
 }
 
 func (o *Options) defaults() {
@@ -93,11 +97,15 @@ func (o *Options) defaults() {
 	if o.Hash == (HashParams{}) {
 		o.Hash = DefaultHashParams
 	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = 10 * time.Second
+	}
 }
 
 // touchEvery is how stale last_seen_at (and a token's last_used_at) may get
 // before a request writes it again: sliding the idle timeout must not turn
-// every read into a write.
+// every read into a write (SQLite has one writer). So a session ends between
+// IdleTimeout-touchEvery and IdleTimeout after its last request.
 const touchEvery = time.Minute
 
 // Service is the user store, the sign-in rules and the auth pages and API.
@@ -109,6 +117,10 @@ type Service struct {
 	now   func() time.Time
 	opts  Options
 	hash  *hasher
+	// Recently checked credentials by digest, so that requests need no
+	// database round trip (cache.go).
+	tokens   *cache[*tokenEntry]
+	sessions *cache[*sessionEntry]
 }
 
 // New returns the service; now is the clock (time.Now when nil). shell may
@@ -123,7 +135,9 @@ func New(db *storage.DB, tree *regions.Tree, shell *web.Shell, now func() time.T
 		audit: audit.New(db, now),
 		// Two hashes at a time at 64 MiB each bounds sign-in memory on a
 		// small server; further logins wait their turn.
-		hash: newHasher(opts.Hash, 2),
+		hash:     newHasher(opts.Hash, 2),
+		tokens:   newCache[*tokenEntry](opts.CacheTTL, maxCached),
+		sessions: newCache[*sessionEntry](opts.CacheTTL, maxCached),
 	}
 }
 

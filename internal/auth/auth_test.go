@@ -69,18 +69,7 @@ func newEnv(t *testing.T, secure bool) *env {
 		t.Fatal(err)
 	}
 	db := storagetest.Open(t, regions.Migrations, audit.Migrations, Migrations)
-	cat := locale.NewCatalog()
-	if err := cat.LoadAll(web.Messages, Messages); err != nil {
-		t.Fatal(err)
-	}
-	a, err := loadAssets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shell, err := web.New(cat, a, slog.New(slog.NewTextHandler(io.Discard, nil)), time.UTC, nil, Templates)
-	if err != nil {
-		t.Fatal(err)
-	}
+	shell := newShell(t)
 	shell.Secure = secure
 	c := &clock{t: time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)}
 	svc := New(db, tree, shell, c.Now, Options{Hash: fastHash})
@@ -114,6 +103,24 @@ func newEnv(t *testing.T, secure bool) *env {
 	e.server = httptest.NewServer(e.handler)
 	t.Cleanup(e.server.Close)
 	return e
+}
+
+// newShell returns a web shell with the auth module's messages and pages.
+func newShell(tb testing.TB) *web.Shell {
+	tb.Helper()
+	cat := locale.NewCatalog()
+	if err := cat.LoadAll(web.Messages, Messages); err != nil {
+		tb.Fatal(err)
+	}
+	a, err := loadAssets()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	shell, err := web.New(cat, a, slog.New(slog.NewTextHandler(io.Discard, nil)), time.UTC, nil, Templates)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return shell
 }
 
 // sys is a context acting as the system (the CLI).

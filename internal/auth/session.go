@@ -202,8 +202,9 @@ func (s *Service) newSession(ctx context.Context, clientAddr, userAgent string) 
 
 // Logout ends the session whose cookie value is given.
 func (s *Service) Logout(ctx context.Context, cookie string) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", digest(cookie))
+	id := digest(cookie)
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", id)
 		if err != nil {
 			return fmt.Errorf("auth: end session: %w", err)
 		}
@@ -212,6 +213,9 @@ func (s *Service) Logout(ctx context.Context, cookie string) error {
 		}
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.logout"})
 	})
+	// Even after an error: a failed commit may still have committed.
+	s.sessions.remove(id)
+	return err
 }
 
 // session is a valid session found by its cookie.
@@ -223,35 +227,75 @@ type session struct {
 
 // session returns the valid session for a cookie value, sliding its idle
 // timeout; an unknown, expired or idle session, or one whose user may no
-// longer act, is errNoSession (and is deleted).
+// longer act, is errNoSession (and is deleted). A session checked within
+// Options.CacheTTL is not read again, but both timeouts are checked every
+// time.
 func (s *Service) session(ctx context.Context, cookie string) (*session, error) {
 	id := digest(cookie)
+	now := s.now()
+	e, ok := s.sessions.get(id, now)
+	if !ok {
+		gen := s.sessions.generation()
+		var err error
+		if e, err = s.readSession(ctx, id); err != nil {
+			return nil, err
+		}
+		if s.live(e, now) {
+			s.sessions.put(id, e, gen, now)
+		}
+	}
+	if !s.live(e, now) {
+		return nil, s.endSession(ctx, id)
+	}
+	if claimed, release := claimTouch(&e.lastSeen, now); claimed {
+		// The condition keeps other instances from repeating the write.
+		if _, err := s.db.ExecContext(ctx, "UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $3",
+			storage.Millis(now), id, storage.Millis(now.Add(-touchEvery))); err != nil {
+			release()
+			return nil, fmt.Errorf("auth: touch session: %w", err)
+		}
+	}
+	return &session{id: id, csrf: e.csrf, principal: principalOf(e.principal)}, nil
+}
+
+// live reports whether a session has passed neither timeout at now.
+func (s *Service) live(e *sessionEntry, now time.Time) bool {
+	return now.Before(e.expires) && now.Before(storage.FromMillis(e.lastSeen.Load()).Add(s.opts.IdleTimeout))
+}
+
+// readSession reads a session by its id; errNoSession when there is none
+// or its user may no longer act (and then it is deleted).
+func (s *Service) readSession(ctx context.Context, id string) (*sessionEntry, error) {
 	var a account
-	var csrf string
+	e := sessionEntry{id: id}
 	var lastSeen, expires int64
 	err := s.db.QueryRowContext(ctx, "SELECT s.csrf_token, s.last_seen_at, s.expires_at, "+accountColumns+
 		" FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN institutions i ON i.id = u.institution_id WHERE s.id = $1", id).
-		Scan(append([]any{&csrf, &lastSeen, &expires}, a.scanFields()...)...)
+		Scan(append([]any{&e.csrf, &lastSeen, &expires}, a.scanFields()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: read session: %w", err)
 	}
-	now := s.now()
 	p := a.principal()
-	if p == nil || !now.Before(storage.FromMillis(expires)) || !now.Before(storage.FromMillis(lastSeen).Add(s.opts.IdleTimeout)) {
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", id); err != nil {
-			return nil, fmt.Errorf("auth: end session: %w", err)
-		}
-		return nil, errNoSession
+	if p == nil {
+		return nil, s.endSession(ctx, id)
 	}
-	if now.Sub(storage.FromMillis(lastSeen)) > touchEvery {
-		if _, err := s.db.ExecContext(ctx, "UPDATE sessions SET last_seen_at = $1 WHERE id = $2", storage.Millis(now), id); err != nil {
-			return nil, fmt.Errorf("auth: touch session: %w", err)
-		}
+	e.principal = *p
+	e.expires = storage.FromMillis(expires)
+	e.lastSeen.Store(lastSeen)
+	return &e, nil
+}
+
+// endSession deletes a session that ended and returns errNoSession.
+func (s *Service) endSession(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", id)
+	s.sessions.remove(id)
+	if err != nil {
+		return fmt.Errorf("auth: end session: %w", err)
 	}
-	return &session{id: id, csrf: csrf, principal: p}, nil
+	return errNoSession
 }
 
 // PrincipalFor returns the principal of a user by name, for command-line

@@ -184,10 +184,27 @@ func TestInstitutionUserLosesAccessWithInstitution(t *testing.T) {
 			t.Errorf("CountInstitutionUsers(%s, %d) = %d, %v; want %d", tt.caller.Username, tt.inst, n, err, tt.want)
 		}
 	}
+	// The regions package deactivates institutions: the cached session
+	// sees it within the cache TTL, or at once after ForgetInstitution.
 	if _, err := e.db.Exec("UPDATE institutions SET active = FALSE WHERE id = $1", inst); err != nil {
 		t.Fatal(err)
 	}
+	e.clock.Advance(e.svc.opts.CacheTTL)
 	if _, err := e.svc.session(context.Background(), c.Session); err == nil {
 		t.Error("session survives its user's institution being deactivated")
+	}
+	c, err = e.svc.Login(context.Background(), Attempt{Username: "staff.b", Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.session(context.Background(), c.Session); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Exec("UPDATE institutions SET active = FALSE WHERE id = $1", other); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.ForgetInstitution(other)
+	if _, err := e.svc.session(context.Background(), c.Session); err == nil {
+		t.Error("session survives ForgetInstitution after its institution was deactivated")
 	}
 }

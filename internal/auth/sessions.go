@@ -70,7 +70,7 @@ func (s *Service) EndSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1 AND user_id = $2", id, p.UserID)
 		if err != nil {
 			return fmt.Errorf("auth: end session: %w", err)
@@ -81,6 +81,9 @@ func (s *Service) EndSession(ctx context.Context, id string) error {
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "session.revoke", ObjectType: "user", ObjectID: strconv.FormatInt(p.UserID, 10),
 			Detail: "one session"})
 	})
+	// Even after an error: a failed commit may still have committed.
+	s.sessions.remove(id)
+	return err
 }
 
 // EndOtherSessions signs out every session of the caller but the one whose
@@ -120,6 +123,7 @@ func (s *Service) endSessions(ctx context.Context, userID int64, query string, a
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "session.revoke", ObjectType: "user", ObjectID: strconv.FormatInt(userID, 10),
 			Detail: strconv.FormatInt(n, 10) + " sessions"})
 	})
+	s.sessions.drop(func(e *sessionEntry) bool { return e.principal.UserID == userID })
 	return int(n), err
 }
 

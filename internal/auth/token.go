@@ -94,7 +94,7 @@ func (s *Service) RevokeToken(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var a storage.Args
 		q := "UPDATE api_tokens SET revoked_at = " + a.Add(storage.Millis(s.now())) + " WHERE id = " + a.Add(id) + " AND revoked_at IS NULL"
 		if !p.IsSystem() {
@@ -109,6 +109,9 @@ func (s *Service) RevokeToken(ctx context.Context, id int64) error {
 		}
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "token.revoke", ObjectType: "api_token", ObjectID: strconv.FormatInt(id, 10)})
 	})
+	// Even after an error: a failed commit may still have committed.
+	s.tokens.drop(func(t *tokenEntry) bool { return t.id == id })
+	return err
 }
 
 // Tokens lists the caller's own tokens, newest first.
@@ -145,33 +148,66 @@ func (s *Service) Tokens(ctx context.Context) ([]Token, error) {
 
 // tokenPrincipal returns the principal of a bearer token: exactly its
 // user's roles and scope. Unknown, revoked and expired tokens, and tokens of
-// users who may no longer act, are errNoSession.
+// users who may no longer act, are errNoSession. A token checked within
+// Options.CacheTTL is not read again, but its expiry is checked every time.
 func (s *Service) tokenPrincipal(ctx context.Context, secret string) (*scope.Principal, error) {
 	if !strings.HasPrefix(secret, TokenPrefix) {
 		return nil, errNoSession
 	}
+	hash := digest(secret)
+	now := s.now()
+	t, ok := s.tokens.get(hash, now)
+	if !ok {
+		gen := s.tokens.generation()
+		var err error
+		if t, err = s.readToken(ctx, hash); err != nil {
+			return nil, err
+		}
+		if t.live(now) {
+			s.tokens.put(hash, t, gen, now)
+		}
+	}
+	if !t.live(now) {
+		return nil, errNoSession
+	}
+	if claimed, release := claimTouch(&t.lastUsed, now); claimed {
+		// The condition keeps other instances from repeating the write.
+		if _, err := s.db.ExecContext(ctx, "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
+			storage.Millis(now), t.id, storage.Millis(now.Add(-touchEvery))); err != nil {
+			release()
+			return nil, fmt.Errorf("auth: touch token: %w", err)
+		}
+	}
+	return principalOf(t.principal), nil
+}
+
+// live reports whether the token has not expired at now.
+func (t *tokenEntry) live(now time.Time) bool {
+	return t.expires.IsZero() || now.Before(t.expires)
+}
+
+// readToken reads a token by its digest; a revoked token, or one whose user
+// may not act, is errNoSession.
+func (s *Service) readToken(ctx context.Context, hash string) (*tokenEntry, error) {
 	var a account
-	var tokenID int64
+	var t tokenEntry
 	var used, expires, revoked sql.NullInt64
 	err := s.db.QueryRowContext(ctx, "SELECT t.id, t.last_used_at, t.expires_at, t.revoked_at, "+accountColumns+
 		" FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN institutions i ON i.id = u.institution_id WHERE t.token_hash = $1",
-		digest(secret)).Scan(append([]any{&tokenID, &used, &expires, &revoked}, a.scanFields()...)...)
+		hash).Scan(append([]any{&t.id, &used, &expires, &revoked}, a.scanFields()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: read token: %w", err)
 	}
-	now := s.now()
 	p := a.principal()
-	if p == nil || revoked.Valid || (expires.Valid && !now.Before(storage.FromMillis(expires.Int64))) {
+	if p == nil || revoked.Valid {
 		return nil, errNoSession
 	}
-	if !used.Valid || now.Sub(storage.FromMillis(used.Int64)) > touchEvery {
-		if _, err := s.db.ExecContext(ctx, "UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", storage.Millis(now), tokenID); err != nil {
-			return nil, fmt.Errorf("auth: touch token: %w", err)
-		}
-	}
-	p.TokenID = tokenID
-	return p, nil
+	p.TokenID = t.id
+	t.principal = *p
+	t.expires = storage.FromNullMillis(expires)
+	t.lastUsed.Store(used.Int64)
+	return &t, nil
 }

@@ -245,8 +245,8 @@ type UserChange struct {
 // rules as CreateUser: the caller is a bureau_admin, the user lies in the
 // caller's scope (else not found), each role is grantable and the new
 // scope lies within the caller's own. The user's sessions and tokens carry
-// the change from their next request, because the middleware reads the
-// account again on every request.
+// the change from their next request on this instance (their cached
+// principals are dropped), and within Options.CacheTTL on others.
 func (s *Service) UpdateUser(ctx context.Context, id int64, in UserChange) (User, error) {
 	p, err := requireAdmin(ctx)
 	if err != nil {
@@ -337,6 +337,7 @@ func (s *Service) UpdateUser(ctx context.Context, id int64, in UserChange) (User
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "user.update", ObjectType: "user", ObjectID: strconv.FormatInt(id, 10),
 			Detail: strings.Join(changed, "; ")})
 	})
+	s.forgetUser(id) // even after an error: a failed commit may have committed
 	if err != nil {
 		return User{}, err
 	}
@@ -471,6 +472,7 @@ func (s *Service) SetDisabled(ctx context.Context, id int64, disabled bool) erro
 	if disabled {
 		action = "user.disable"
 	}
+	defer s.forgetUser(id) // after the commit; even a failed one may have committed
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var a storage.Args
 		q := "UPDATE users SET disabled = " + a.Add(disabled) + ", updated_at = " + a.Add(storage.Millis(s.now())) +
@@ -509,6 +511,7 @@ func (s *Service) ResetPassword(ctx context.Context, id int64, password string) 
 	if err != nil {
 		return err
 	}
+	defer s.forgetUser(id) // after the commit; even a failed one may have committed
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var a storage.Args
 		now := a.Add(storage.Millis(s.now()))
@@ -565,6 +568,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, password string) 
 	if err != nil {
 		return err
 	}
+	defer s.forgetUser(p.UserID) // after the commit; even a failed one may have committed
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		now := storage.Millis(s.now())
 		if _, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3",
