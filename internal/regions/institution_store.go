@@ -23,6 +23,10 @@ type Institutions struct {
 	tree  *Tree
 	audit *audit.Log
 	now   func() time.Time
+	// Changed, when set, is called after an institution was edited or
+	// (de)activated: the sign-in caches forget its users' sessions and
+	// tokens, whose scope may have changed with it.
+	Changed func(id int64)
 }
 
 // NewInstitutions returns the register; now is the clock (time.Now when nil).
@@ -135,6 +139,11 @@ func (s *Institutions) Update(ctx context.Context, id int64, in InstitutionInput
 		}
 		return s.audit.Record(ctx, tx, audit.Entry{Action: "institution.update", ObjectType: "institution", ObjectID: strconv.FormatInt(id, 10)})
 	})
+	if s.Changed != nil {
+		// Also after a failure: a failed commit may have committed all the
+		// same, and forgetting costs only a re-read.
+		s.Changed(id)
+	}
 	if err != nil {
 		return Institution{}, err
 	}
@@ -168,6 +177,11 @@ func (s *Institutions) SetActive(ctx context.Context, id int64, active bool) (In
 		}
 		return s.audit.Record(ctx, tx, audit.Entry{Action: action, ObjectType: "institution", ObjectID: strconv.FormatInt(id, 10)})
 	})
+	if s.Changed != nil {
+		// Also after a failure: a failed commit may have committed all the
+		// same, and forgetting costs only a re-read.
+		s.Changed(id)
+	}
 	if err != nil {
 		return Institution{}, err
 	}

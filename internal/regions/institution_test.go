@@ -2,6 +2,7 @@ package regions
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -267,5 +268,27 @@ func TestCountByRegion(t *testing.T) {
 		if got[k] != v {
 			t.Fatalf("counts = %v, want %v", got, want)
 		}
+	}
+}
+
+// TestInstitutionChangedHook checks that edits and (de)activation tell the
+// sign-in caches, which hold the scopes of the institution's users.
+func TestInstitutionChangedHook(t *testing.T) {
+	s := newInstitutions(t)
+	ctx := admin("330305")
+	var changed []int64
+	s.Changed = func(id int64) { changed = append(changed, id) }
+	in := mustCreate(t, s, ctx, InstitutionInput{Name: "北岙采样点", Type: SamplingPoint, RegionCode: "330305001"})
+	if len(changed) != 0 {
+		t.Fatalf("creating told the caches %v; nobody can be signed in to a new institution", changed)
+	}
+	if _, err := s.Update(ctx, in.ID, InstitutionInput{Name: "北岙一号采样点", Type: SamplingPoint, RegionCode: "330305002"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetActive(ctx, in.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(changed) != fmt.Sprint([]int64{in.ID, in.ID}) {
+		t.Errorf("changed %v, want the institution after the edit and the deactivation", changed)
 	}
 }

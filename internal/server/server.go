@@ -172,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 	// institution's users).
 	s.auth = auth.New(cfg.DB, cfg.Tree, shell, cfg.Now, auth.Options{})
 	institutions := regions.NewInstitutions(cfg.DB, cfg.Tree, s.audit, cfg.Now)
+	institutions.Changed = s.auth.ForgetInstitution
 	s.regions = regions.NewHandlers(shell, institutions, s.auth.CountInstitutionUsers)
 	// People.
 	registry := people.NewRegistry(cfg.DB, cfg.Tree, s.audit, cfg.Now)
