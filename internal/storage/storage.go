@@ -126,6 +126,13 @@ func openSQLite(rawURL string) (*DB, error) {
 		"synchronous(FULL)",
 		"foreign_keys(1)",
 		"busy_timeout(10000)",
+		// Statement and savepoint journals in memory, not temporary files:
+		// a registration batch runs under a savepoint. They hold nothing
+		// that must survive a crash (the WAL does).
+		"temp_store(MEMORY)",
+		// 64 MiB of page cache per connection (the default is 2 MiB), so a
+		// batch's index pages are not evicted and read back mid-batch.
+		"cache_size(-65536)",
 	} {
 		q.Add("_pragma", p)
 	}
