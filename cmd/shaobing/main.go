@@ -25,16 +25,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {cmdServe, "run the web server and API (migrates first)"},
-		"migrate": {cmdMigrate, "apply pending database migrations"},
-		"import":  {cmdImport, "bulk-load people from CSV or .xlsx as a user, with a row-by-row report"},
-		"export":  {cmdExport, "write people to a CSV or .xlsx file as a user: their scope, masked, audited"},
-		"backup":  {cmdBackup, "write a consistent copy of a SQLite database (PostgreSQL: explains pg_dump)"},
-		"audit":   {cmdAudit, "verify the audit log's hash chain (exits non-zero when broken)"},
-		"demo":    {cmdDemo, "load a demo district: institutions, synthetic residents, one user per role"},
-		"user":    {cmdUser, "create or list users (create makes the first bureau_admin)"},
-		"token":   {cmdToken, "create an API token for a user and print it"},
-		"version": {cmdVersion, "print the module version and the VCS revision it was built from"},
+		"serve":    {cmdServe, "run the web server and API (migrates first)"},
+		"migrate":  {cmdMigrate, "apply pending database migrations"},
+		"import":   {cmdImport, "bulk-load people from CSV or .xlsx as a user, with a row-by-row report"},
+		"export":   {cmdExport, "write people to a CSV or .xlsx file as a user: their scope, masked, audited"},
+		"backup":   {cmdBackup, "write a consistent copy of a SQLite database (PostgreSQL: explains pg_dump)"},
+		"audit":    {cmdAudit, "verify the audit log's hash chain (exits non-zero when broken)"},
+		"demo":     {cmdDemo, "load a demo district: institutions, synthetic residents, one user per role"},
+		"loadtest": {cmdLoadtest, "drive a running server with many samplers registering specimens; print throughput and latency"},
+		"user":     {cmdUser, "create or list users (create makes the first bureau_admin)"},
+		"token":    {cmdToken, "create an API token for a user and print it"},
+		"version":  {cmdVersion, "print the module version and the VCS revision it was built from"},
 	}
 }
 

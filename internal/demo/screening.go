@@ -7,13 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shaobing/shaobing/internal/audit"
-	"github.com/shaobing/shaobing/internal/deadlines"
-	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/regions"
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/screening"
-	"github.com/shaobing/shaobing/internal/settings"
 	"github.com/shaobing/shaobing/internal/storage"
 )
 
@@ -45,11 +41,7 @@ type demoResident struct {
 // resulted — negative but for a positive, a suspicious and an invalid tube,
 // whose members are then to be recalled.
 func loadScreening(ctx context.Context, db *storage.DB, tree *regions.Tree, now func() time.Time, r *rand.Rand, p plan, inst *institutions) (Screening, error) {
-	log := audit.New(db, now)
-	set := settings.New(db, log, now)
-	svc := screening.New(screening.Deps{DB: db, Tree: tree, People: people.NewRegistry(db, tree, log, now),
-		Institutions: regions.NewInstitutions(db, tree, log, now), Audit: log, Deadlines: deadlines.New(db, set, now),
-		Settings: set, Now: now}, screening.Options{})
+	svc := screening.Standalone(db, tree, now)
 	defer svc.Close()
 	var out Screening
 	t0 := now()

@@ -172,6 +172,21 @@ func New(d Deps, opts Options) *Service {
 	return s
 }
 
+// Standalone builds the module over db with dependencies of its own — audit
+// log, settings, deadline engine, person registry, institutions — for
+// commands that work outside the server: the demo loader and the load
+// test's setup. now is the clock (time.Now when nil).
+func Standalone(db *storage.DB, tree *regions.Tree, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	log := audit.New(db, now)
+	set := settings.New(db, log, now)
+	return New(Deps{DB: db, Tree: tree, People: people.NewRegistry(db, tree, log, now),
+		Institutions: regions.NewInstitutions(db, tree, log, now), Audit: log,
+		Deadlines: deadlines.New(db, set, now), Settings: set, Now: now}, Options{})
+}
+
 // Close commits the queued registrations and stops taking new ones.
 func (s *Service) Close() { s.register.Close() }
 

@@ -2,6 +2,7 @@ package screening
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,7 +46,7 @@ func BenchmarkRegister(b *testing.B) {
 					return
 				}
 				in := specimen(c, pt, fmt.Sprintf("B%03d-%06d", s, k/10), i, villageA)
-				in.ClientID = fmt.Sprintf("bench-%d", i)
+				in.ClientID = fmt.Sprintf("%016x-%d", rand.Uint64(), i)
 				if _, err := f.svc.RegisterSpecimen(ctx, in); err != nil {
 					b.Error(err)
 					return
