@@ -226,8 +226,9 @@ type pointInfo struct {
 	// targets are the campaign's targeted regions: a person registered
 	// for the first time who lives in one was a resident the registry
 	// missed, and joins the targeted count.
-	targets []string
-	loaded  time.Time
+	targets    []string
+	loaded     time.Time
+	refreshing bool // a request is reading the point again
 }
 
 // registrableBy reports whether p may register specimens at the point: its
@@ -272,22 +273,33 @@ func (c *pointCache) get(ctx context.Context, s *Service, id int64) (pointInfo, 
 	now := time.Now()
 	c.mu.Lock()
 	pt, ok := c.points[id]
-	c.mu.Unlock()
-	if ok && now.Sub(pt.loaded) < pointTTL {
+	stale := ok && now.Sub(pt.loaded) >= pointTTL
+	if stale && !pt.refreshing {
+		// One request refreshes an expired point; the others keep using
+		// the old entry meanwhile instead of all reading it at once.
+		pt.refreshing = true
+		c.points[id] = pt
+	} else if ok {
+		c.mu.Unlock()
 		return pt, nil
 	}
-	pt, err := s.loadPoint(ctx, id)
+	c.mu.Unlock()
+	fresh, err := s.loadPoint(ctx, id)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
+		if stale {
+			pt.refreshing = false
+			c.points[id] = pt
+		}
 		return pointInfo{}, err
 	}
-	pt.loaded = now
-	c.mu.Lock()
+	fresh.loaded = now
 	if c.points == nil || len(c.points) >= maxCachedPoints {
 		c.points = make(map[int64]pointInfo)
 	}
-	c.points[id] = pt
-	c.mu.Unlock()
-	return pt, nil
+	c.points[id] = fresh
+	return fresh, nil
 }
 
 // forget drops every cached point, e.g. after a campaign is closed.

@@ -355,3 +355,42 @@ func TestRegisterBatchDuplicates(t *testing.T) {
 		t.Errorf("%d specimens, want 1", n)
 	}
 }
+
+// TestPointCacheRefreshesOnce checks that an expired point is read again by
+// one request while the others keep the old entry, and that a closed
+// campaign is seen once the entry is refreshed.
+func TestPointCacheRefreshesOnce(t *testing.T) {
+	f := newFixture(t)
+	c := f.campaign(10)
+	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
+	ctx := f.samplerA()
+	first, err := f.svc.points.get(ctx, f.svc, pt)
+	if err != nil || first.closed {
+		t.Fatalf("first read: %+v %v", first, err)
+	}
+	if _, err := f.db.Exec("UPDATE campaigns SET closed_at = 1 WHERE id = $1", c); err != nil {
+		t.Fatal(err)
+	}
+	// Expire the entry and mark it as being refreshed by another request:
+	// this one gets the old entry without reading.
+	f.svc.points.mu.Lock()
+	e := f.svc.points.points[pt]
+	e.loaded = e.loaded.Add(-2 * pointTTL)
+	e.refreshing = true
+	f.svc.points.points[pt] = e
+	f.svc.points.mu.Unlock()
+	if got, err := f.svc.points.get(ctx, f.svc, pt); err != nil || got.closed {
+		t.Fatalf("while another request refreshes: %+v %v, want the old entry", got, err)
+	}
+	// The refreshing request's turn: it reads the closed campaign.
+	f.svc.points.mu.Lock()
+	e.refreshing = false
+	f.svc.points.points[pt] = e
+	f.svc.points.mu.Unlock()
+	if got, err := f.svc.points.get(ctx, f.svc, pt); err != nil || !got.closed {
+		t.Fatalf("after the refresh: %+v %v, want the campaign closed", got, err)
+	}
+	if got, _ := f.svc.points.get(ctx, f.svc, pt); !got.closed || got.refreshing {
+		t.Errorf("cached entry %+v", got)
+	}
+}
