@@ -16,6 +16,12 @@ import (
 //
 //	go test -run '^$' -bench Register -benchtime 50000x ./internal/screening
 func BenchmarkRegister(b *testing.B) {
+	b.Run("sequential", func(b *testing.B) { benchmarkRegister(b, false) })
+	b.Run("random", func(b *testing.B) { benchmarkRegister(b, true) })
+}
+
+// benchmarkRegister registers b.N new persons, in ID order or at random.
+func benchmarkRegister(b *testing.B, randomPersons bool) {
 	f := newFixture(b)
 	c := f.campaign(10)
 	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
@@ -47,6 +53,13 @@ func BenchmarkRegister(b *testing.B) {
 				}
 				in := specimen(c, pt, fmt.Sprintf("B%03d-%06d", s, k/10), i, villageA)
 				in.ClientID = fmt.Sprintf("%016x-%d", rand.Uint64(), i)
+				if randomPersons {
+					// People arrive in no order: their ID numbers, phones
+					// and names land all over the registry's indexes.
+					in.Person.IDNumber = residentID(int(rand.Uint32() % 20_000_000))
+					in.Person.Phone = fmt.Sprintf("13%09d", rand.Uint32()%1_000_000_000)
+					in.Person.Name = string([]rune("赵钱孙李周吴郑王冯陈")[rand.IntN(10)]) + string([]rune("伟芳娜敏静丽强磊军洋")[rand.IntN(10)])
+				}
 				if _, err := f.svc.RegisterSpecimen(ctx, in); err != nil {
 					b.Error(err)
 					return
