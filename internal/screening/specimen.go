@@ -68,7 +68,6 @@ const (
 	CodeSampledFuture  = "sampled_at.future"
 	CodeSampledOutside = "sampled_at.outside_campaign"
 	codeRequired       = "required"
-	codeFormat         = "format"
 )
 
 // Limits of a registration's own fields.
