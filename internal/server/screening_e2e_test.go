@@ -208,4 +208,17 @@ func TestScreeningRegistrationAPI(t *testing.T) {
 	if status, got = w.api(t, w.samplerA, "GET", "/api/v1/tubes/T100001", ""); status != http.StatusOK || strings.Contains(got, "330305199001") {
 		t.Fatalf("sampler A reads its tube: %d %s (ID numbers must be masked)", status, got)
 	}
+	// A person's specimens: township A's staff see their resident's, masked;
+	// township B's staff get 404.
+	var person int64
+	if err := w.db.QueryRow("SELECT person_id FROM specimens WHERE client_id = 'client-1'").Scan(&person); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/v1/people/" + itoa(person) + "/specimens"
+	if status, got = w.api(t, w.staffA, "GET", path, ""); status != http.StatusOK || !strings.Contains(got, `"tube_code":"T100001"`) || strings.Contains(got, "测试1") {
+		t.Fatalf("township A reads its resident's specimens: %d %s", status, got)
+	}
+	if status, got = w.api(t, w.staffB, "GET", path, ""); status != http.StatusNotFound {
+		t.Fatalf("township B reads township A's resident: %d %s", status, got)
+	}
 }
