@@ -17,17 +17,16 @@ import (
 // applyRegistrations writes one group-commit batch of registrations. Each
 // step is one statement for the whole batch (a few rare paths go row by
 // row), so a batch of hundreds costs about what one registration would.
-// The batch runs under a savepoint: if a statement fails, nothing of the
-// batch stays and every item gets the error, while the transaction itself
-// stays usable (the group committer then commits an empty transaction).
+// If a statement fails, the whole batch is abandoned (storage.AbortBatch):
+// the transaction rolls back and every item gets the error.
 func (s *Service) applyRegistrations(ctx context.Context, tx *sql.Tx, items []registration) ([]registered, []error) {
 	b := &regBatch{s: s, tx: tx, items: items, at: storage.Millis(s.now()),
 		results: make([]registered, len(items)), errs: make([]error, len(items)),
 		rows: make([]regRow, len(items))}
-	err := storage.Savepoint(ctx, tx, "registrations", func() error { return b.write(ctx) })
-	if err != nil {
+	if err := b.write(ctx); err != nil {
+		abort := storage.AbortBatch(err)
 		for i := range b.errs {
-			b.errs[i] = err
+			b.errs[i] = abort
 			b.results[i] = registered{}
 		}
 	}

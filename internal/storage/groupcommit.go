@@ -263,11 +263,31 @@ func (g *GroupCommit[T, R]) run(items []T) (results []R, errs []error, err error
 		_ = tx.Rollback()
 		return nil, nil, fmt.Errorf("storage: group commit apply returned %d results and %d errors for %d items", len(results), len(errs), len(items))
 	}
+	for _, e := range errs {
+		var abort *abortError
+		if errors.As(e, &abort) {
+			_ = tx.Rollback()
+			return nil, nil, abort.err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, nil, fmt.Errorf("storage: group commit: %w", err)
 	}
 	return results, errs, nil
 }
+
+// AbortBatch marks an apply's failure of the whole batch — a set-based
+// statement for all its items failed. Returned as any item's error, it makes
+// the group commit roll the transaction back instead of committing the
+// other items, and every item gets err (a serialization failure or deadlock
+// is retried like a failed commit). It is cheaper than a savepoint around
+// the batch, which on SQLite copies every page the batch touches.
+func AbortBatch(err error) error { return &abortError{err: err} }
+
+type abortError struct{ err error }
+
+func (e *abortError) Error() string { return e.err.Error() }
+func (e *abortError) Unwrap() error { return e.err }
 
 // isRetryable reports a PostgreSQL serialization failure or deadlock: the
 // transaction lost a race and may succeed if simply run again.

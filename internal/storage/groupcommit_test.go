@@ -254,6 +254,53 @@ func TestGroupCommitFailedCommitFailsWholeBatch(t *testing.T) {
 	}
 }
 
+// TestGroupCommitAbortBatch has apply write every item and then fail as a
+// whole: nothing of the batch is stored and every caller gets the error.
+func TestGroupCommitAbortBatch(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	broken := errors.New("a set-based statement failed")
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, g.wrap(func(ctx context.Context, tx *sql.Tx, items []specimen) ([]int64, []error) {
+		ids := make([]int64, len(items))
+		errs := make([]error, len(items))
+		for i, it := range items {
+			if ids[i], errs[i] = insertSpecimen(ctx, tx, it); errs[i] != nil {
+				return ids, errs
+			}
+		}
+		if len(items) > 1 {
+			for i := range errs {
+				errs[i] = storage.AbortBatch(broken)
+			}
+		}
+		return ids, errs
+	}))
+	defer gc.Close()
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	items := []specimen{{Barcode: "Y1", Payload: "p"}, {Barcode: "Y2", Payload: "p"}, {Barcode: "Y3", Payload: "p"}}
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Go(func() { _, errs[i] = gc.Do(ctx, it) })
+	}
+	waitPending(t, gc, len(items))
+	close(g.release)
+	wg.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, broken) {
+			t.Errorf("item %d: %v, want the batch's error", i, err)
+		}
+	}
+	if n := countRows(t, r, "barcode LIKE 'Y%'"); n != 0 {
+		t.Errorf("%d rows of the abandoned batch are stored", n)
+	}
+	if _, err := gc.Do(ctx, specimen{Barcode: "AFTER", Payload: "p"}); err != nil {
+		t.Fatalf("write after an abandoned batch: %v", err)
+	}
+}
+
 func TestGroupCommitRetriesSerializationFailureOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
