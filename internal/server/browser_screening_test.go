@@ -14,8 +14,9 @@ import (
 
 // TestBrowserSamplerOfflineQueue is the issue's browser test of the
 // sampler page: a sampler registers online, the network drops, three more
-// registrations queue in the browser, and when the network returns all
-// three are stored exactly once.
+// registrations queue in the browser (with a reload of the page in between,
+// served by its service worker), and when the network returns all three are
+// stored exactly once.
 func TestBrowserSamplerOfflineQueue(t *testing.T) {
 	w := newScreeningWorld(t)
 	ctx := browsertest.New(t)
@@ -57,12 +58,15 @@ func TestBrowserSamplerOfflineQueue(t *testing.T) {
 	if got := w.rows(t, "specimens"); got != 1 {
 		t.Fatalf("%d specimens online, want 1", got)
 	}
+	// The service worker that lets the page load offline is in place.
+	wait(`document.querySelector('[data-sampler]').getAttribute('data-offline-ready') === 'true'`)
 
 	// The network drops: the browser itself is offline.
 	offline := func(off bool) {
 		t.Helper()
 		if _, err := chromedp.Call(ctx, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-			MatchedNetworkConditions: []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
+			EmulateOfflineServiceWorker: &off,
+			MatchedNetworkConditions:    []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}}}); err != nil {
 			t.Fatalf("network conditions: %v", err)
 		}
 		if _, err := chromedp.Call(ctx, network.OverrideNetworkState, network.OverrideNetworkStateParams{
@@ -73,6 +77,12 @@ func TestBrowserSamplerOfflineQueue(t *testing.T) {
 	offline(true)
 	register("李四")
 	register("王五")
+	// The phone reloads the page with no network: it comes from the
+	// service worker, with the queue and the current tube intact.
+	browsertest.Do(t, ctx, chromedp.Reload())
+	wait(`document.querySelector('[data-sampler]')?.getAttribute('data-ready') === 'true'`)
+	status("pending", "2")
+	wait(`document.querySelector('[data-sampler]').getAttribute('data-tube') === 'T900001'`)
 	register("赵六")
 	status("pending", "3")
 	wait(`document.querySelector('[data-sampler]').getAttribute('data-tube-count') === '4'`)

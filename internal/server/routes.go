@@ -57,6 +57,7 @@ func (s *Server) routes(mux *routeTable) {
 	mux.HandleBare("GET /readyz", http.HandlerFunc(s.readyz))
 	mux.HandleBare("GET /metrics", s.metricsHandler())
 	mux.HandleBare("GET /static/", s.shell.Assets.Handler())
+	mux.HandleBare("GET /screening/sampler-sw.js", s.shell.Assets.File("sampler-sw.js"))
 	mux.HandleFunc("GET /lang", s.setLanguage)
 	mux.Handle("GET /api/v1/openapi.json", s.openapi)
 

@@ -190,6 +190,18 @@ func (a *Assets) Handler() http.Handler {
 	return http.HandlerFunc(a.serve)
 }
 
+// File serves one static file, by its plain name, at whatever path it is routed to: a
+// service worker's URL decides which pages it may control, so it cannot live under
+// Prefix. Like every plain URL it is revalidated on each use, so an update reaches the
+// phones on their next visit.
+func (a *Assets) File(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = Prefix + name
+		a.serve(w, r2)
+	})
+}
+
 func (a *Assets) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")

@@ -148,6 +148,23 @@ func TestHandlerHeaders(t *testing.T) {
 	}
 }
 
+// TestFileServesOneFileAnywhere serves the sampler's service worker at the
+// path that sets its scope, revalidated on every use.
+func TestFileServesOneFileAnywhere(t *testing.T) {
+	a := newAssets(t)
+	rec := httptest.NewRecorder()
+	a.File("sampler-sw.js").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/screening/sampler-sw.js", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "self.addEventListener(\"fetch\"") {
+		t.Fatalf("status %d, body %.80q", rec.Code, rec.Body.String())
+	}
+	if got := rec.Header().Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("Cache-Control = %q, want no-cache", got)
+	}
+	if got := rec.Header().Get("Content-Type"); got != "text/javascript; charset=utf-8" {
+		t.Errorf("Content-Type = %q", got)
+	}
+}
+
 func TestContentTypeForEveryKind(t *testing.T) {
 	fsys := fstest.MapFS{
 		"a.css":        {Data: []byte("body{}")},

@@ -2083,6 +2083,30 @@
       el.idNumber.focus();
     }
     requestSync(true);
+    keepPageOffline();
+  }
+
+  // keepPageOffline registers the service worker that lets this page load without a
+  // network, and hands it the static files the page uses. Without one (an insecure
+  // origin, an old browser) the queue still works while the tab stays open.
+  function keepPageOffline() {
+    if (!("serviceWorker" in navigator) || !window.isSecureContext) {
+      return;
+    }
+    navigator.serviceWorker.register("/screening/sampler-sw.js", {scope: "/screening/sampler"}).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (reg) {
+      var urls = [];
+      document.querySelectorAll('script[src^="/static/"], link[rel="stylesheet"][href^="/static/"], link[rel="icon"][href^="/static/"]').forEach(function (n) {
+        urls.push(n.getAttribute("src") || n.getAttribute("href"));
+      });
+      if (reg.active) {
+        reg.active.postMessage({cache: urls});
+      }
+      root.setAttribute("data-offline-ready", "true");
+    }).catch(function (e) {
+      console.warn("sampler: no service worker; a reload needs the network", e);
+    });
   }
 
   init().catch(function (e) {
