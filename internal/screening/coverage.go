@@ -24,7 +24,7 @@ type Counts struct {
 	Sampled  int64 `json:"sampled"`
 	Resulted int64 `json:"resulted"`
 	// NotSampled is max(targeted − sampled, 0): people sampled who were
-	// not registered residents when the campaign began count as sampled but
+	// not Registered residents when the campaign began count as sampled but
 	// were never targeted.
 	NotSampled int64 `json:"not_sampled"`
 	Positive   int64 `json:"positive"`
@@ -51,7 +51,7 @@ func (c *Counts) add(o Counts) {
 type RegionCoverage struct {
 	RegionCode string `json:"region_code"`
 	Name       string `json:"name"`
-	// Direct marks the residents registered at the region itself rather
+	// Direct marks the residents Registered at the region itself rather
 	// than in one of its children (a township code with no village).
 	Direct bool `json:"direct,omitempty"`
 	Counts
@@ -416,7 +416,7 @@ func (s *Service) notSampled(ctx context.Context, campaignID int64, q NotSampled
 		targeted[i] = scope.RegionPrefix(&a, "p.region_code", code)
 	}
 	// Residents are placed by residence, as the coverage counters are: the
-	// township team sees its residents whoever registered them.
+	// township team sees its residents whoever Registered them.
 	where := []string{
 		scope.RegionPrefix(&a, "p.region_code", region),
 		p.Where(&a, "p.region_code", ""),

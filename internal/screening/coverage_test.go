@@ -79,7 +79,7 @@ func TestCoverageAggregation(t *testing.T) {
 		}
 	}
 
-	// Township A: its villages, and the residents registered at the
+	// Township A: its villages, and the residents Registered at the
 	// township itself in a row of their own.
 	cov, err = f.svc.Coverage(f.bureauAdmin(), id, townshipA)
 	if err != nil {

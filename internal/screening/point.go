@@ -261,9 +261,9 @@ func (s *Service) pointInstitution(ctx context.Context, tx *sql.Tx, np NewSampli
 		VALUES ($1, $2, $3, $4, '', TRUE, $5, $5) RETURNING id`,
 		np.Name, string(regions.SamplingPoint), np.RegionCode, np.Address, now).Scan(&id)
 	if storage.IsUniqueViolation(err) {
-		// Another planner registered it a moment ago; their transaction has
+		// Another planner Registered it a moment ago; their transaction has
 		// it, and a retry finds it.
-		return 0, false, apperr.New(apperr.Conflict, "the point's institution was registered at the same time; try again")
+		return 0, false, apperr.New(apperr.Conflict, "the point's institution was Registered at the same time; try again")
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("register sampling point institution: %w", err)

@@ -118,7 +118,7 @@ type Service struct {
 	now          func() time.Time
 	log          *slog.Logger
 
-	register *storage.GroupCommit[registration, registered]
+	register *storage.GroupCommit[registration, Registered]
 	points   pointCache
 }
 

@@ -31,7 +31,7 @@ type NewSpecimen struct {
 }
 
 // SpecimenPerson is who was sampled, as the sampler entered or scanned it.
-// Elderly people without a phone are registered with NoPhone instead.
+// Elderly people without a phone are Registered with NoPhone instead.
 type SpecimenPerson struct {
 	IDType     string `json:"id_type"`
 	IDNumber   string `json:"id_number"`
@@ -50,7 +50,7 @@ type Registered struct {
 	TubeCount    int    `json:"tube_count"`
 	TubeCapacity int    `json:"tube_capacity"`
 	TubeState    string `json:"tube_state"`
-	// Created is false when the client id was already registered with the
+	// Created is false when the client id was already Registered with the
 	// same body: the answer is then the original (HTTP 200, not 201).
 	Created bool `json:"-"`
 }
@@ -89,9 +89,6 @@ type registration struct {
 	person    people.Person
 	by        int64
 }
-
-// registered is the batch's answer for one registration.
-type registered = Registered
 
 // RegisterSpecimen registers one specimen into its tube. It is validated
 // first (every bad field named, nothing written) and then written in the

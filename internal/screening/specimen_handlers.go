@@ -18,7 +18,7 @@ const (
 )
 
 // APISpecimenCreate registers one specimen: POST /api/v1/specimens. A new
-// registration answers 201, a retry of a registered client id 200 with the
+// registration answers 201, a retry of a Registered client id 200 with the
 // original.
 func (h *Handlers) APISpecimenCreate(w http.ResponseWriter, r *http.Request) error {
 	if _, err := web.UserWith(r, SampleRoles...); err != nil {

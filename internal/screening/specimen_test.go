@@ -73,7 +73,7 @@ func TestRegisterFillsAndSealsTube(t *testing.T) {
 	if members != 10 || state != "sealed" || sealedAt == nil {
 		t.Errorf("tube: members %d state %s sealed_at %v", members, state, sealedAt)
 	}
-	// The 11th person was neither registered nor counted.
+	// The 11th person was neither Registered nor counted.
 	if n := f.count("persons"); n != 10 {
 		t.Errorf("%d persons, want 10", n)
 	}
@@ -338,7 +338,7 @@ func TestRegisterBatchDuplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	items = append(items, reg)
-	var results []registered
+	var results []Registered
 	var errs []error
 	err = f.db.InTx(context.Background(), func(tx *sql.Tx) error {
 		results, errs = f.svc.applyRegistrations(context.Background(), tx, items)

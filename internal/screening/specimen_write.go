@@ -19,15 +19,15 @@ import (
 // row), so a batch of hundreds costs about what one registration would.
 // If a statement fails, the whole batch is abandoned (storage.AbortBatch):
 // the transaction rolls back and every item gets the error.
-func (s *Service) applyRegistrations(ctx context.Context, tx *sql.Tx, items []registration) ([]registered, []error) {
+func (s *Service) applyRegistrations(ctx context.Context, tx *sql.Tx, items []registration) ([]Registered, []error) {
 	b := &regBatch{s: s, tx: tx, items: items, at: storage.Millis(s.now()),
-		results: make([]registered, len(items)), errs: make([]error, len(items)),
+		results: make([]Registered, len(items)), errs: make([]error, len(items)),
 		rows: make([]regRow, len(items))}
 	if err := b.write(ctx); err != nil {
 		abort := storage.AbortBatch(err)
 		for i := range b.errs {
 			b.errs[i] = abort
-			b.results[i] = registered{}
+			b.results[i] = Registered{}
 		}
 	}
 	return b.results, b.errs
@@ -39,7 +39,7 @@ type regBatch struct {
 	tx      *sql.Tx
 	items   []registration
 	at      int64 // the batch's write time
-	results []registered
+	results []Registered
 	errs    []error
 	rows    []regRow
 	// dupOf maps an item to the earlier item of the batch with the same
@@ -115,14 +115,14 @@ func (b *regBatch) replays(ctx context.Context) error {
 	rows, err := b.tx.QueryContext(ctx, `SELECT s.id, s.client_id, s.body_hash, t.code, t.members, t.capacity, t.state
 		FROM specimens s JOIN tubes t ON t.id = s.tube_id WHERE s.client_id IN (`+strings.Join(marks, ", ")+")", a.Values()...)
 	if err != nil {
-		return fmt.Errorf("screening: find registered client ids: %w", err)
+		return fmt.Errorf("screening: find Registered client ids: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r registered
+		var r Registered
 		var hash string
 		if err := rows.Scan(&r.ID, &r.ClientID, &hash, &r.TubeCode, &r.TubeCount, &r.TubeCapacity, &r.TubeState); err != nil {
-			return fmt.Errorf("screening: find registered client ids: %w", err)
+			return fmt.Errorf("screening: find Registered client ids: %w", err)
 		}
 		i := first[r.ClientID]
 		if hash != b.items[i].hash {
@@ -314,7 +314,7 @@ func (b *regBatch) findPersons(ctx context.Context) error {
 		if err := scanPersonIDs(rows, ids, inserted); err != nil {
 			return err
 		}
-		// A person another instance registered meanwhile is read back.
+		// A person another instance Registered meanwhile is read back.
 		var late []string
 		for k := range created {
 			if !inserted[k] {
@@ -556,7 +556,7 @@ type coverageKey struct {
 }
 
 // countCoverage adds the batch's first-sampled persons to the coverage
-// counters, and its newly registered residents of targeted regions to the
+// counters, and its newly Registered residents of targeted regions to the
 // targeted counts (the registry had missed them).
 func (b *regBatch) countCoverage(ctx context.Context) error {
 	type delta struct{ targeted, sampled int }
@@ -683,11 +683,11 @@ func (b *regBatch) record(ctx context.Context) error {
 		r := b.rows[i]
 		if r.newPerson {
 			entries = append(entries, audit.Attributed{From: it.ctx, Entry: audit.Entry{Action: "person.create", ObjectType: "person",
-				ObjectID: strconv.FormatInt(r.personID, 10), Detail: "registered when sampled"}})
+				ObjectID: strconv.FormatInt(r.personID, 10), Detail: "Registered when sampled"}})
 		}
 		entries = append(entries, audit.Attributed{From: it.ctx, Entry: audit.Entry{Action: "specimen.create", ObjectType: "specimen",
 			ObjectID: strconv.FormatInt(r.specimenID, 10), Detail: "tube " + it.tubeCode + ", sampling point " + strconv.FormatInt(it.point.id, 10)}})
-		b.results[i] = registered{ID: r.specimenID, ClientID: it.clientID, TubeCode: it.tubeCode, TubeCount: r.position,
+		b.results[i] = Registered{ID: r.specimenID, ClientID: it.clientID, TubeCode: it.tubeCode, TubeCount: r.position,
 			TubeCapacity: r.tube.capacity, TubeState: string(r.tube.state), Created: true}
 	}
 	return b.s.audit.RecordAttributed(ctx, b.tx, entries)

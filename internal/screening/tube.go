@@ -315,7 +315,7 @@ func (s *Service) tubeDeadline(ctx context.Context, q storage.Querier, kind stri
 }
 
 // SealTube closes an open tube by hand (a full tube is sealed when its last
-// specimen is registered): nothing more goes in, and it can be handed over.
+// specimen is Registered): nothing more goes in, and it can be handed over.
 // Sealing a sealed tube again changes nothing; a tube already handed over
 // or resulted is a conflict.
 func (s *Service) SealTube(ctx context.Context, code string) (Tube, error) {

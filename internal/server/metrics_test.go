@@ -33,6 +33,7 @@ func TestMetricsExportDBPool(t *testing.T) {
 		`(?m)^go_sql_max_open_connections` + label + `\d`,
 		`(?m)^go_sql_wait_count_total` + label + `\d`,
 		`(?m)^go_goroutines \d`,
+		`(?m)^shaobing_specimen_queue_depth 0$`,
 	} {
 		if !regexp.MustCompile(want).Match(body) {
 			t.Errorf("/metrics lacks %s", want)

@@ -186,6 +186,9 @@ func New(cfg Config) (*Server, error) {
 		Audit: s.audit, Deadlines: s.deadlines, Settings: s.settings, Log: cfg.Log, Now: cfg.Now},
 		screening.Options{OnBatch: func(size int, _ time.Duration, _ error) { batches.Observe(float64(size)) }})
 	s.screeningH = screening.NewHandlers(shell, s.screening)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shaobing_specimen_queue_depth",
+		Help: "Specimen registrations waiting for a group-commit batch; at the queue limit new ones get 503."},
+		func() float64 { return float64(s.screening.Pending()) }))
 	rt := newRouteTable()
 	s.routes(rt)
 	s.patterns = rt.patterns
