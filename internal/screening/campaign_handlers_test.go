@@ -289,6 +289,8 @@ func TestCampaignPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	get("admin", "/screening/campaigns", 200, "第2轮")
+	// A later page links back to the first, filters kept (the shared pager).
+	get("admin", "/screening/campaigns?state=active&cursor="+web.EncodeCursor(id+1), 200, `rel="first" href="/screening/campaigns?state=active"`, "第2轮")
 	get("sampler", "/screening/campaigns", 200, "第2轮")
 	get("admin", fmt.Sprintf("/screening/campaigns/%d", id), 200, "北岙街道", "data-chart", "应检未检", "结束本轮")
 	get("township", fmt.Sprintf("/screening/campaigns/%d", id), 200, "城中社区")
