@@ -417,11 +417,7 @@ func (s *Service) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, s
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list campaigns: %w", err)
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		next = web.EncodeCursor(out[q.Limit-1].ID)
-	}
+	out, next := web.NextPage(out, q.Limit, func(c Campaign) any { return c.ID })
 	if err := s.fillCampaignRegions(ctx, s.db, out); err != nil {
 		return nil, "", err
 	}

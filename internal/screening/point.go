@@ -386,12 +386,7 @@ func (s *Service) SamplingPoints(ctx context.Context, q PointQuery) ([]SamplingP
 	if err != nil {
 		return nil, "", err
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		last := out[q.Limit-1]
-		next = web.EncodeCursor(pointCursor{Region: last.RegionCode, ID: last.ID})
-	}
+	out, next := web.NextPage(out, q.Limit, func(sp SamplingPoint) any { return pointCursor{Region: sp.RegionCode, ID: sp.ID} })
 	return out, next, nil
 }
 

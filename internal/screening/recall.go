@@ -193,12 +193,7 @@ func (s *Service) Recalls(ctx context.Context, q RecallQuery) ([]Recall, string,
 	if err := s.audit.RecordOutside(ctx, audit.Entry{Action: "recall.search", ObjectType: "recall", Detail: summary}); err != nil {
 		return nil, "", fmt.Errorf("screening: audit recall search: %w", err)
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		last := out[q.Limit-1]
-		next = web.EncodeCursor(recallCursor{Region: last.RegionCode, ID: last.ID})
-	}
+	out, next := web.NextPage(out, q.Limit, func(r Recall) any { return recallCursor{Region: r.RegionCode, ID: r.ID} })
 	return out, next, nil
 }
 

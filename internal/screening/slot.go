@@ -271,12 +271,7 @@ func (s *Service) Slots(ctx context.Context, campaignID int64, q SlotQuery) ([]S
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list slots: %w", err)
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		last := out[q.Limit-1]
-		next = web.EncodeCursor(slotCursor{Starts: storage.Millis(last.StartsAt), ID: last.ID})
-	}
+	out, next := web.NextPage(out, q.Limit, func(sl Slot) any { return slotCursor{Starts: storage.Millis(sl.StartsAt), ID: sl.ID} })
 	return out, next, nil
 }
 

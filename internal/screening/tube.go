@@ -460,11 +460,7 @@ func (s *Service) Tubes(ctx context.Context, q TubeQuery) ([]Tube, string, error
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list tubes: %w", err)
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		next = web.EncodeCursor(tubeCursor{ID: out[q.Limit-1].ID})
-	}
+	out, next := web.NextPage(out, q.Limit, func(t Tube) any { return tubeCursor{ID: t.ID} })
 	return out, next, nil
 }
 
@@ -558,11 +554,7 @@ func (s *Service) PositiveTubes(ctx context.Context, q PositiveQuery) ([]Positiv
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list positive tubes: %w", err)
 	}
-	next := ""
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-		next = web.EncodeCursor(tubeCursor{ID: out[q.Limit-1].Deadline.ID})
-	}
+	out, next := web.NextPage(out, q.Limit, func(pt PositiveTube) any { return tubeCursor{ID: pt.Deadline.ID} })
 	return out, next, nil
 }
 

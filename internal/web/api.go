@@ -158,6 +158,17 @@ func (s *Shell) ProblemDoc(r *http.Request, err error) ProblemDoc {
 	return doc
 }
 
+// NextPage trims a list read with one row more than limit (LIMIT limit+1) to
+// limit items, and returns the cursor of the next page: the position pos
+// gives the last item kept, or "" when there is no next page.
+func NextPage[T any](items []T, limit int, pos func(T) any) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, EncodeCursor(pos(items[limit-1]))
+}
+
 // EncodeCursor turns a position (the sort key of the last item returned) into
 // an opaque cursor string.
 func EncodeCursor(pos any) string {

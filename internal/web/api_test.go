@@ -184,3 +184,15 @@ func TestErrorPageRenders(t *testing.T) {
 		t.Fatalf("unauthorized: %d %s", w.Code, w.Header().Get("Location"))
 	}
 }
+
+func TestNextPage(t *testing.T) {
+	pos := func(n int) any { return n }
+	if items, next := NextPage([]int{5, 4, 3}, 3, pos); len(items) != 3 || next != "" {
+		t.Errorf("last page: %v %q", items, next)
+	}
+	items, next := NextPage([]int{5, 4, 3, 2}, 3, pos)
+	var after int
+	if err := DecodeCursor(next, &after); err != nil || len(items) != 3 || after != 3 {
+		t.Errorf("more to come: %v, cursor %q → %d (%v)", items, next, after, err)
+	}
+}
