@@ -450,11 +450,7 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter, cursor string) ([
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("auth: list users: %w", err)
 	}
-	next := ""
-	if len(users) > limit {
-		users = users[:limit]
-		next = web.EncodeCursor(userCursor{Username: users[limit-1].Username})
-	}
+	users, next := web.NextPage(users, limit, func(u User) any { return userCursor{Username: u.Username} })
 	return users, next, nil
 }
 

@@ -111,12 +111,7 @@ func (e *Engine) List(ctx context.Context, f Filter) ([]Deadline, string, error)
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("deadlines: list: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		next = web.EncodeCursor(position{Due: storage.Millis(last.DueAt), ID: last.ID})
-	}
+	out, next := web.NextPage(out, limit, func(d Deadline) any { return position{Due: storage.Millis(d.DueAt), ID: d.ID} })
 	return out, next, nil
 }
 
