@@ -22,9 +22,10 @@ type GroupCommitOptions struct {
 	// once with apperr.Unavailable instead of queueing work the server cannot
 	// finish in time (default 4 × MaxBatch).
 	QueueLimit int
-	// Workers is how many transactions may be open at once (default 1). SQLite
-	// has one writer, so more than 1 only adds lock waits there; PostgreSQL
-	// overlaps one batch's commit with the next batch's statements.
+	// Workers is how many transactions may be open at once (default 1).
+	// PostgreSQL overlaps one batch's commit with the next batch's
+	// statements. SQLite has one writer, so it always gets 1: more would only
+	// queue on the write lock, and a starved worker's BEGIN could time out.
 	Workers int
 	// OnBatch, when set, is called after each transaction with its size, how
 	// long it took (begin to commit) and its error, e.g. to feed a histogram.
@@ -89,7 +90,7 @@ func NewGroupCommit[T, R any](db *DB, opts GroupCommitOptions, apply func(ctx co
 	if opts.QueueLimit <= 0 {
 		opts.QueueLimit = 4 * opts.MaxBatch
 	}
-	if opts.Workers <= 0 {
+	if opts.Workers <= 0 || db.Dialect == SQLite {
 		opts.Workers = 1
 	}
 	g := &GroupCommit[T, R]{db: db, opts: opts, apply: apply, queue: make(chan *pending[T, R], opts.QueueLimit)}
