@@ -54,8 +54,14 @@ type fixture struct {
 	bureauID, cdcID, labID, lab2ID, pointInstA, pointInstB int64
 }
 
-func newFixture(t testing.TB) *fixture {
+// newFixture builds the module over a fresh database; opts, when given,
+// tunes the registration group commit.
+func newFixture(t testing.TB, opts ...Options) *fixture {
 	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	tree, err := loadTree()
 	if err != nil {
 		t.Fatalf("load tree: %v", err)
@@ -70,7 +76,7 @@ func newFixture(t testing.TB) *fixture {
 		DB: db, Tree: tree, People: people.NewRegistry(db, tree, log, c.Now),
 		Institutions: regions.NewInstitutions(db, tree, log, c.Now), Audit: log,
 		Deadlines: deadlines.New(db, set, c.Now), Settings: set, Now: c.Now,
-	}, Options{})
+	}, o)
 	t.Cleanup(f.svc.Close)
 	f.bureauID = f.institution(regions.Bureau, "洞头区卫生健康局", district)
 	f.cdcID = f.institution(regions.CDC, "洞头区疾病预防控制中心", district)

@@ -243,6 +243,53 @@ func TestRegisterConcurrently(t *testing.T) {
 	}
 }
 
+// TestRegisterOverlappingBatches registers tubes the way a queue of
+// samplers does: the members of one tube arrive at once from different
+// requests, so one tube is named by several batches written at the same
+// time (PostgreSQL keeps several batch transactions open), some opening it
+// and some filling it. Every registration must succeed: the batches lock
+// tubes in one order, so none deadlocks another.
+func TestRegisterOverlappingBatches(t *testing.T) {
+	// Many small batches, several written at once, overlap the most.
+	f := newFixture(t, Options{MaxBatch: 5, QueueLimit: 1000, Workers: 6})
+	c := f.campaign(10)
+	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
+	f.clock.Advance(time.Hour)
+	const n = 1000
+	jobs := make(chan NewSpecimen)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for in := range jobs {
+				if _, err := f.svc.RegisterSpecimen(f.samplerA(), in); err != nil {
+					errs <- fmt.Errorf("%s: %w", in.ClientID, err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		// The members of four tubes at a time arrive interleaved.
+		tube := i/40*4 + i%40*7%40/10
+		jobs <- specimen(c, pt, fmt.Sprintf("OV%04d", tube), i+1, villageA)
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var tubes, sealed int
+	if err := f.db.QueryRow("SELECT COUNT(*), SUM(CASE WHEN state = 'sealed' AND members = 10 THEN 1 ELSE 0 END) FROM tubes").Scan(&tubes, &sealed); err != nil {
+		t.Fatal(err)
+	}
+	if tubes != n/10 || sealed != n/10 || f.count("specimens") != n {
+		t.Errorf("tubes %d (%d full and sealed), specimens %d; want %d, %d, %d", tubes, sealed, f.count("specimens"), n/10, n/10, n)
+	}
+}
+
 func TestRegisterCoverageCounts(t *testing.T) {
 	f := newFixture(t)
 	c := f.campaign(10)

@@ -76,6 +76,35 @@ func (b *regBatch) live(i int) bool {
 	return b.errs[i] == nil && b.results[i].ID == 0 && !dup
 }
 
+// liveIn returns the live items' indexes ordered by compare. Statements
+// that insert under a unique key list their rows in key order, so two
+// batches inserting the same keys at once (the same person sampled at two
+// points, a retry reaching another instance) wait for each other in one
+// order instead of deadlocking.
+func (b *regBatch) liveIn(compare func(i, j int) int) []int {
+	var idx []int
+	for i := range b.items {
+		if b.live(i) {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, compare)
+	return idx
+}
+
+func (b *regBatch) byPerson(i, j int) int {
+	x, y := b.items[i].person, b.items[j].person
+	return cmp.Or(strings.Compare(string(x.IDType), string(y.IDType)), strings.Compare(x.IDNumber, y.IDNumber))
+}
+
+func (b *regBatch) byClientID(i, j int) int {
+	return strings.Compare(b.items[i].clientID, b.items[j].clientID)
+}
+
+func (b *regBatch) byCampaignPerson(i, j int) int {
+	return cmp.Or(cmp.Compare(b.items[i].point.campaignID, b.items[j].point.campaignID), cmp.Compare(b.rows[i].personID, b.rows[j].personID))
+}
+
 func (b *regBatch) write(ctx context.Context) error {
 	steps := []func(context.Context) error{
 		b.replays, b.fillTubes, b.findPersons, b.findCampaignPersons, b.insertSpecimens,
@@ -142,26 +171,8 @@ func (b *regBatch) fillTubes(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	if b.tubes, err = b.loadTubes(ctx, codes); err != nil {
+	if b.tubes, err = b.openTubes(ctx, codes); err != nil {
 		return err
-	}
-	var missing []string
-	for _, c := range codes {
-		if b.tubes[c] == nil {
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) > 0 {
-		if err := b.openTubes(ctx, missing); err != nil {
-			return err
-		}
-		opened, err := b.loadTubes(ctx, missing)
-		if err != nil {
-			return err
-		}
-		for c, t := range opened {
-			b.tubes[c] = t
-		}
 	}
 	for i, it := range b.items {
 		if !b.live(i) {
@@ -204,61 +215,49 @@ func (b *regBatch) liveCodes() []string {
 	return slices.Compact(codes)
 }
 
-// loadTubes reads tubes by code. On PostgreSQL it locks them, in code order,
-// until the batch commits: another instance's batch filling the same tube
-// waits instead of overfilling it. (SQLite's single writer already does.)
-func (b *regBatch) loadTubes(ctx context.Context, codes []string) (map[string]*tubeRow, error) {
+// openTubes opens the tubes first named by this batch, at the point and
+// with the campaign's pool size of the first item naming each, and reads
+// every tube named. It is one statement that takes the tubes' row locks in
+// code order, whether it inserts a tube or finds it (the no-op update
+// locks it on PostgreSQL; SQLite's single writer already serialises), so
+// batches written at once wait for each other instead of deadlocking, and
+// a batch filling a tube another batch is filling waits instead of
+// overfilling it.
+func (b *regBatch) openTubes(ctx context.Context, codes []string) (map[string]*tubeRow, error) {
+	first := make(map[string]int, len(codes))
+	for i, it := range b.items {
+		if _, ok := first[it.tubeCode]; !ok && b.live(i) {
+			first[it.tubeCode] = i
+		}
+	}
 	a := b.s.db.Dialect.BulkArgs()
-	marks := make([]string, len(codes))
-	for i, c := range codes {
-		marks[i] = a.Add(c)
+	values := make([]string, len(codes))
+	for j, c := range codes {
+		it := b.items[first[c]]
+		pt := it.point
+		values[j] = "(" + a.Add(c) + ", " + a.Add(pt.campaignID) + ", " + a.Add(pt.id) + ", " + a.Add(pt.institutionID) + ", " +
+			a.Add(pt.regionCode) + ", " + a.Add(pt.poolSize) + ", 0, 'open', " + a.Add(b.at) + ", " + a.Add(it.sampledAt) + ")"
 	}
-	query := `SELECT id, code, campaign_id, sampling_point_id, capacity, members, state, first_sampled_at
-		FROM tubes WHERE code IN (` + strings.Join(marks, ", ") + ") ORDER BY code"
-	if b.s.db.Dialect == storage.Postgres {
-		query += " FOR UPDATE"
-	}
-	rows, err := b.tx.QueryContext(ctx, query, a.Values()...)
+	rows, err := b.tx.QueryContext(ctx, `INSERT INTO tubes (code, campaign_id, sampling_point_id, institution_id, region_code, capacity,
+		members, state, opened_at, first_sampled_at) VALUES `+strings.Join(values, ", ")+`
+		ON CONFLICT (code) DO UPDATE SET members = tubes.members
+		RETURNING id, code, campaign_id, sampling_point_id, capacity, members, state, first_sampled_at`, a.Values()...)
 	if err != nil {
-		return nil, fmt.Errorf("screening: read tubes: %w", err)
+		return nil, fmt.Errorf("screening: open tubes: %w", err)
 	}
 	defer rows.Close()
 	out := make(map[string]*tubeRow, len(codes))
 	for rows.Next() {
 		t := &tubeRow{}
 		if err := rows.Scan(&t.id, &t.code, &t.campaignID, &t.pointID, &t.capacity, &t.members, &t.state, &t.firstSampledAt); err != nil {
-			return nil, fmt.Errorf("screening: read tubes: %w", err)
+			return nil, fmt.Errorf("screening: open tubes: %w", err)
 		}
 		out[t.code] = t
 	}
-	return out, rows.Err()
-}
-
-// openTubes creates the tubes first named by this batch, at the point and
-// with the campaign's pool size of the first item naming each. A tube that
-// another instance opened meanwhile is left alone (ON CONFLICT) and read back.
-func (b *regBatch) openTubes(ctx context.Context, codes []string) error {
-	want := make(map[string]bool, len(codes))
-	for _, c := range codes {
-		want[c] = true
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("screening: open tubes: %w", err)
 	}
-	a := b.s.db.Dialect.BulkArgs()
-	var values []string
-	for i, it := range b.items {
-		if !b.live(i) || !want[it.tubeCode] {
-			continue
-		}
-		delete(want, it.tubeCode)
-		pt := it.point
-		values = append(values, "("+a.Add(it.tubeCode)+", "+a.Add(pt.campaignID)+", "+a.Add(pt.id)+", "+a.Add(pt.institutionID)+", "+
-			a.Add(pt.regionCode)+", "+a.Add(pt.poolSize)+", 0, 'open', "+a.Add(b.at)+", "+a.Add(it.sampledAt)+")")
-	}
-	_, err := b.tx.ExecContext(ctx, `INSERT INTO tubes (code, campaign_id, sampling_point_id, institution_id, region_code, capacity,
-		members, state, opened_at, first_sampled_at) VALUES `+strings.Join(values, ", ")+" ON CONFLICT (code) DO NOTHING", a.Values()...)
-	if err != nil {
-		return fmt.Errorf("screening: open tubes: %w", err)
-	}
-	return nil
+	return out, nil
 }
 
 // personKey identifies a person in the registry.
@@ -287,9 +286,10 @@ func (b *regBatch) findPersons(ctx context.Context) error {
 	a := b.s.db.Dialect.BulkArgs()
 	var values []string
 	created := make(map[personKey]bool)
-	for i, it := range b.items {
+	for _, i := range b.liveIn(b.byPerson) {
+		it := b.items[i]
 		k := personKey{string(it.person.IDType), it.person.IDNumber}
-		if !b.live(i) || ids[k] != 0 || created[k] {
+		if ids[k] != 0 || created[k] {
 			continue
 		}
 		created[k] = true
@@ -444,10 +444,8 @@ func (b *regBatch) insertSpecimens(ctx context.Context) error {
 	a := b.s.db.Dialect.BulkArgs()
 	var values []string
 	index := make(map[string]int)
-	for i, it := range b.items {
-		if !b.live(i) {
-			continue
-		}
+	for _, i := range b.liveIn(b.byClientID) {
+		it := b.items[i]
 		r := &b.rows[i]
 		index[it.clientID] = i
 		values = append(values, "("+strings.Join([]string{a.Add(it.clientID), a.Add(it.hash), a.Add(it.point.campaignID), a.Add(it.point.id),
@@ -483,8 +481,8 @@ func (b *regBatch) insertSpecimens(ctx context.Context) error {
 func (b *regBatch) insertCampaignPersons(ctx context.Context) error {
 	a := b.s.db.Dialect.BulkArgs()
 	var values []string
-	for i, it := range b.items {
-		if b.live(i) && b.rows[i].firstInCamp {
+	for _, i := range b.liveIn(b.byCampaignPerson) {
+		if it := b.items[i]; b.rows[i].firstInCamp {
 			r := b.rows[i]
 			values = append(values, "("+a.Add(it.point.campaignID)+", "+a.Add(r.personID)+", "+a.Add(it.person.RegionCode)+", "+
 				a.Add(r.specimenID)+", "+a.Add(it.sampledAt)+")")
