@@ -151,9 +151,19 @@ func (g *GroupCommit[T, R]) Close() {
 	g.wg.Wait()
 }
 
-// work is one worker: it takes batches off the queue until it is closed and empty.
+// work is one worker: it takes batches off the queue until it is closed and
+// empty.
+//
+// A worker keeps one connection for its batches. A pooled connection per
+// batch would rotate through the pool, and on SQLite a connection that
+// finds the database written by another connection since its last
+// transaction drops its whole page cache: every batch would start cold,
+// reading and allocating again the index pages the last batch had in
+// memory.
 func (g *GroupCommit[T, R]) work() {
 	defer g.wg.Done()
+	w := &worker{db: g.db}
+	defer w.release()
 	batch := make([]*pending[T, R], 0, g.opts.MaxBatch)
 	for {
 		batch = batch[:0]
@@ -178,7 +188,39 @@ func (g *GroupCommit[T, R]) work() {
 		if len(batch) == 0 {
 			continue
 		}
-		g.commit(batch)
+		g.commit(w, batch)
+	}
+}
+
+// worker holds a worker's connection between batches.
+type worker struct {
+	db   *DB
+	conn *sql.Conn
+}
+
+// begin starts a transaction on the worker's connection, taking one from
+// the pool first if it has none.
+func (w *worker) begin(ctx context.Context) (*sql.Tx, error) {
+	if w.conn == nil {
+		c, err := w.db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w.conn = c
+	}
+	tx, err := w.conn.BeginTx(ctx, nil)
+	if err != nil {
+		w.release() // the next batch tries a fresh connection
+	}
+	return tx, err
+}
+
+// release hands the connection back to the pool (which drops it if it is
+// broken).
+func (w *worker) release() {
+	if w.conn != nil {
+		_ = w.conn.Close()
+		w.conn = nil
 	}
 }
 
@@ -194,14 +236,14 @@ func (g *GroupCommit[T, R]) take(batch []*pending[T, R], p *pending[T, R]) []*pe
 // with a serialization failure or deadlock (PostgreSQL 40001/40P01) — or the
 // whole batch, when the commit itself failed that way — are tried once more
 // in a fresh transaction.
-func (g *GroupCommit[T, R]) commit(batch []*pending[T, R]) {
+func (g *GroupCommit[T, R]) commit(w *worker, batch []*pending[T, R]) {
 	items := make([]T, len(batch))
 	for i, p := range batch {
 		items[i] = p.item
 	}
-	results, errs, err := g.run(items)
+	results, errs, err := g.run(w, items)
 	if err != nil && isRetryable(err) {
-		results, errs, err = g.run(items)
+		results, errs, err = g.run(w, items)
 	}
 	if err != nil {
 		for _, p := range batch {
@@ -220,7 +262,7 @@ func (g *GroupCommit[T, R]) commit(batch []*pending[T, R]) {
 		for j, i := range again {
 			retry[j] = items[i]
 		}
-		rres, rerrs, rerr := g.run(retry)
+		rres, rerrs, rerr := g.run(w, retry)
 		for j, i := range again {
 			if rerr != nil {
 				errs[i] = rerr
@@ -240,7 +282,7 @@ func (g *GroupCommit[T, R]) commit(batch []*pending[T, R]) {
 
 // run applies items in one transaction and commits it. A non-nil error means
 // nothing was committed; otherwise errs says which items were left out.
-func (g *GroupCommit[T, R]) run(items []T) (results []R, errs []error, err error) {
+func (g *GroupCommit[T, R]) run(w *worker, items []T) (results []R, errs []error, err error) {
 	start := time.Now()
 	defer func() {
 		if g.opts.OnBatch != nil {
@@ -249,7 +291,7 @@ func (g *GroupCommit[T, R]) run(items []T) (results []R, errs []error, err error
 	}()
 	// The batch serves many callers, so no one caller's ctx may cancel it.
 	ctx := context.Background()
-	tx, err := g.db.BeginTx(ctx, nil)
+	tx, err := w.begin(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage: group commit begin: %w", err)
 	}
@@ -272,6 +314,7 @@ func (g *GroupCommit[T, R]) run(items []T) (results []R, errs []error, err error
 		}
 	}
 	if err := tx.Commit(); err != nil {
+		w.release()
 		return nil, nil, fmt.Errorf("storage: group commit: %w", err)
 	}
 	return results, errs, nil

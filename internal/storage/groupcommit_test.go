@@ -510,3 +510,55 @@ func TestGroupCommitBatchesStayWithinMaxBatch(t *testing.T) {
 	}
 	t.Logf("batch sizes %v", sizes)
 }
+
+// TestGroupCommitKeepsItsConnection checks every batch of a worker runs on
+// the same connection (a temporary table lives on one connection only), so
+// SQLite's page cache stays warm from batch to batch. Other traffic on the
+// pool runs in between.
+func TestGroupCommitKeepsItsConnection(t *testing.T) {
+	w, _ := openPair(t)
+	ctx := context.Background()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, func(ctx context.Context, tx *sql.Tx, items []int) ([]int, []error) {
+		results, errs := make([]int, len(items)), make([]error, len(items))
+		if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE IF NOT EXISTS gc_probe (n INTEGER)"); err != nil {
+			errs[0] = err
+			return results, errs
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO gc_probe (n) VALUES (1)"); err != nil {
+			errs[0] = err
+			return results, errs
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM gc_probe").Scan(&n); err != nil {
+			errs[0] = err
+			return results, errs
+		}
+		for i := range results {
+			results[i] = n
+		}
+		return results, errs
+	})
+	defer gc.Close()
+	for i := 1; i <= 5; i++ {
+		// Requests use the pool between batches: the connection they
+		// return last is the pool's next pick.
+		var used []*sql.Conn
+		for range 3 {
+			c, err := w.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			used = append(used, c)
+		}
+		for _, c := range used {
+			c.Close()
+		}
+		n, err := gc.Do(ctx, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != i {
+			t.Fatalf("batch %d saw %d probe rows: it ran on another connection than the batches before it", i, n)
+		}
+	}
+}
