@@ -153,6 +153,11 @@ func New(cfg Config) (*Server, error) {
 		Help:        "Always 1; the labels name the running build.",
 		ConstLabels: prometheus.Labels{"version": s.build.Version, "revision": s.build.Revision}},
 		func() float64 { return 1 }))
+	if cfg.DB.Dialect == storage.SQLite {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "shaobing_sqlite_checkpointed_pages_total",
+			Help: "WAL pages copied back into the SQLite database file by checkpoints."},
+			func() float64 { return float64(cfg.DB.CheckpointedPages()) }))
+	}
 	if s.openapi, err = openapi.Build(OpenAPI()...); err != nil {
 		return nil, err
 	}

@@ -25,6 +25,7 @@ type DB struct {
 	Dialect Dialect
 	// Location is the database's address with any password removed, for logs.
 	Location string
+	ckpt     *checkpointer // SQLite's background checkpoints
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; store functions take it so
@@ -133,6 +134,9 @@ func openSQLite(rawURL string) (*DB, error) {
 		// 64 MiB of page cache per connection (the default is 2 MiB), so a
 		// batch's index pages are not evicted and read back mid-batch.
 		"cache_size(-65536)",
+		// Checkpoints run in the background (checkpoint.go); this is the
+		// backstop should they fall behind.
+		"wal_autocheckpoint(16384)",
 	} {
 		q.Add("_pragma", p)
 	}
@@ -147,7 +151,9 @@ func openSQLite(rawURL string) (*DB, error) {
 	sqlDB.SetMaxOpenConns(8)
 	sqlDB.SetMaxIdleConns(8)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	return &DB{DB: sqlDB, Dialect: SQLite, Location: "sqlite:" + path}, nil
+	db := &DB{DB: sqlDB, Dialect: SQLite, Location: "sqlite:" + path}
+	db.startCheckpointer()
+	return db, nil
 }
 
 func openPostgres(rawURL string) (*DB, error) {
