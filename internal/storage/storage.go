@@ -16,7 +16,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"modernc.org/sqlite"
 )
 
 // DB is an open database with its dialect. It is safe for concurrent use.
@@ -144,10 +144,12 @@ func openSQLite(rawURL string) (*DB, error) {
 	// upgrading a read lock; readers outside transactions are unaffected.
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
-	sqlDB, err := sql.Open("sqlite", dsn)
+	base, err := sqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
+	// Writers of this process queue in order (writelock.go).
+	sqlDB := sql.OpenDB(&sqliteConnector{Connector: base, lock: make(writeLock, 1)})
 	sqlDB.SetMaxOpenConns(8)
 	sqlDB.SetMaxIdleConns(8)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
