@@ -50,6 +50,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 	warmup := fs.Duration("warmup", 3*time.Second, "unmeasured time before each phase's measurement")
 	mode := fs.String("mode", "single", "single: one specimen per POST /api/v1/specimens; batch: --batch-size per POST /api/v1/specimens/batch")
 	batchSize := fs.Int("batch-size", 50, "specimens per request in batch mode (the server takes up to 500)")
+	clientIDs := fs.String("client-ids", "v7", "v7: time-ordered UUIDs, as the sampler page makes; v4: random UUIDs, as many other apps do")
 	baseline := fs.Bool("baseline", true, "first measure the no-op GET /api/v1/me with as many clients")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +71,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("--mode %q: want single or batch", *mode)
 	}
 	switch {
+	case *clientIDs != "v7" && *clientIDs != "v4":
+		return fmt.Errorf("--client-ids %q: want v7 or v4", *clientIDs)
 	case *points < 1 || *points > 999:
 		return errors.New("--points must be from 1 to 999")
 	case *clients < 1:
@@ -91,7 +94,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 	rep, err := loadgen.Run(ctx, loadgen.Config{
 		URL: *url, Clients: *clients, Warmup: *warmup, Duration: *duration,
 		CampaignID: fx.campaign.ID, PoolSize: fx.campaign.PoolSize, Points: fx.points, BatchSize: size,
-		Baseline: *baseline, AdminToken: fx.adminToken, IDPrefix: fx.idPrefix, FirstPerson: fx.firstPerson,
+		RandomClientIDs: *clientIDs == "v4", Baseline: *baseline, AdminToken: fx.adminToken, IDPrefix: fx.idPrefix, FirstPerson: fx.firstPerson,
 		Progress: progress,
 	})
 	if err != nil {

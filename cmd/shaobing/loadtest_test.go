@@ -25,6 +25,7 @@ func TestLoadtestFlags(t *testing.T) {
 		{[]string{"--mode", "stream"}, `--mode "stream": want single or batch`},
 		{[]string{"--mode", "batch", "--batch-size", "0"}, "--batch-size must be positive"},
 		{[]string{"--points", "0"}, "--points must be from 1 to 999"},
+		{[]string{"--client-ids", "v1"}, `--client-ids "v1": want v7 or v4`},
 		{[]string{"--clients", "0"}, "--clients must be positive"},
 		{[]string{"--duration", "0s"}, "--duration must be positive"},
 		{[]string{"extra"}, `unexpected argument "extra"`},

@@ -51,6 +51,9 @@ type Config struct {
 	// BatchSize 0 posts each specimen to /api/v1/specimens; more posts that
 	// many at a time to /api/v1/specimens/batch.
 	BatchSize int
+	// RandomClientIDs sends version-4 (all random) client ids instead of
+	// the sampler page's time-ordered version 7.
+	RandomClientIDs bool
 	// Baseline runs the no-op phase (GET /api/v1/me as AdminToken) first.
 	Baseline   bool
 	AdminToken string
@@ -158,7 +161,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{URL: cfg.URL, Clients: cfg.Clients, Points: min(len(cfg.Points), cfg.Clients), BatchSize: cfg.BatchSize,
-		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(), RunID: cfg.RunID, Cores: runtime.NumCPU()}
+		ClientIDs: "v7", WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(), RunID: cfg.RunID, Cores: runtime.NumCPU()}
+	if cfg.RandomClientIDs {
+		rep.ClientIDs = "v4"
+	}
 	if cfg.Baseline {
 		r.progress("no-op baseline: GET %s, %d clients, %v warm-up + %v", pathMe, cfg.Clients, cfg.Warmup, cfg.Duration)
 		ph := r.phase(ctx, "GET "+pathMe, func(ctx context.Context, ph *phase, _ int) { r.noop(ctx, ph) })
@@ -450,13 +456,18 @@ func (s *sampler) next() specimenBody {
 	}
 	s.filled++
 	seq := s.persons.Add(1) - 1
+	now := time.Now()
+	at := now
+	if s.cfg.RandomClientIDs {
+		at = time.Time{}
+	}
 	// The server's own type: the load sends exactly the API's fields.
 	sp := screening.NewSpecimen{
-		ClientID:        ClientID(s.rnd),
+		ClientID:        ClientID(s.rnd, at),
 		CampaignID:      s.cfg.CampaignID,
 		SamplingPointID: s.point.ID,
 		TubeCode:        TubeCode(s.cfg.RunID, s.client, s.tube),
-		SampledAt:       time.Now().Format("2006-01-02T15:04:05.000Z07:00"),
+		SampledAt:       now.Format("2006-01-02T15:04:05.000Z07:00"),
 		Person: screening.SpecimenPerson{IDType: string(people.IDResident), IDNumber: ResidentID(s.cfg.IDPrefix, seq), Name: PersonName(seq),
 			Phone: Phone(seq), RegionCode: s.point.Villages[int(seq%int64(len(s.point.Villages)))]},
 	}

@@ -60,15 +60,27 @@ func Phone(seq int64) string {
 	return prefix + digits
 }
 
-// ClientID returns a random version-4 UUID in its usual text form, as a
-// sampling app makes for each registration.
-func ClientID(r *rand.Rand) string {
+// ClientID returns a UUID in its usual text form, as a sampling app makes
+// for each registration: version 7 (RFC 9562: the Unix time in
+// milliseconds, then random bits), as shaobing's sampler page makes, when
+// at is set; version 4 (all random) when at is zero, as many other apps do.
+// Version 7 ids made at about the same time sort together, so the server's
+// client-id index takes them at its end rather than all over it.
+func ClientID(r *rand.Rand, at time.Time) string {
 	var u [16]byte
 	lo, hi := r.Uint64(), r.Uint64()
 	for i := range 8 {
 		u[i], u[8+i] = byte(lo>>(8*i)), byte(hi>>(8*i))
 	}
-	u[6] = u[6]&0x0f | 0x40 // version 4
+	version := byte(0x40)
+	if !at.IsZero() {
+		ms := uint64(at.UnixMilli())
+		for i := range 6 {
+			u[i] = byte(ms >> (8 * (5 - i)))
+		}
+		version = 0x70
+	}
+	u[6] = u[6]&0x0f | version
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
 	var b [36]byte
 	hex.Encode(b[0:8], u[0:4])

@@ -81,18 +81,34 @@ func TestPhonesAndNames(t *testing.T) {
 }
 
 func TestClientIDs(t *testing.T) {
-	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	v4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	v7 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	r := rand.New(rand.NewPCG(1, 2))
 	seen := make(map[string]bool)
-	for range 10_000 {
-		id := ClientID(r)
-		if !uuid.MatchString(id) {
-			t.Fatalf("ClientID %q is not a version-4 UUID", id)
+	at := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	prev := ""
+	for i := range 10_000 {
+		random, ordered := ClientID(r, time.Time{}), ClientID(r, at.Add(time.Duration(i)*time.Millisecond))
+		if !v4.MatchString(random) {
+			t.Fatalf("ClientID %q is not a version-4 UUID", random)
 		}
-		if seen[id] {
-			t.Fatalf("ClientID %s repeats", id)
+		if !v7.MatchString(ordered) {
+			t.Fatalf("ClientID %q is not a version-7 UUID", ordered)
 		}
-		seen[id] = true
+		if ordered <= prev {
+			t.Fatalf("version-7 ClientID %q made later sorts before %q", ordered, prev)
+		}
+		prev = ordered
+		for _, id := range []string{random, ordered} {
+			if seen[id] {
+				t.Fatalf("ClientID %s repeats", id)
+			}
+			seen[id] = true
+		}
+	}
+	// The time comes first, in milliseconds: 2026-11-23T08:00:00Z.
+	if id := ClientID(r, at); id[:13] != "01a2076b-4400" {
+		t.Errorf("ClientID at %v = %s, want it to start 01a2076b-4400", at, id)
 	}
 }
 

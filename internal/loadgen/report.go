@@ -16,6 +16,7 @@ type Report struct {
 	Clients         int     `json:"clients"`
 	Points          int     `json:"points"`
 	BatchSize       int     `json:"batch_size"` // 0: one specimen per request
+	ClientIDs       string  `json:"client_ids"` // v7 (time-ordered) or v4 (random) UUIDs
 	WarmupSeconds   float64 `json:"warmup_seconds"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	// Baseline is the no-op phase; nil when it was not run.
@@ -91,8 +92,8 @@ func (r Report) WriteText(w io.Writer) error {
 		mode = fmt.Sprintf("%d specimens per request", r.BatchSize)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nload on %s: %d clients at %d sampling points, %s; %gs warm-up, %gs measured per phase (run %s)\n\n",
-		r.URL, r.Clients, r.Points, mode, r.WarmupSeconds, r.DurationSeconds, r.RunID)
+	fmt.Fprintf(&b, "\nload on %s: %d clients at %d sampling points, %s, %s client ids; %gs warm-up, %gs measured per phase (run %s)\n\n",
+		r.URL, r.Clients, r.Points, mode, r.ClientIDs, r.WarmupSeconds, r.DurationSeconds, r.RunID)
 	phases := []Phase{r.Write}
 	if r.Baseline != nil {
 		phases = []Phase{*r.Baseline, r.Write}

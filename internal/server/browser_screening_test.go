@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +105,25 @@ func TestBrowserSamplerOfflineQueue(t *testing.T) {
 	if err := w.db.QueryRow("SELECT COUNT(DISTINCT person_id) FROM specimens").Scan(&distinct); err != nil || distinct != 4 {
 		t.Fatalf("%d distinct persons (%v), want 4", distinct, err)
 	}
+	// The page's client ids are version-7 UUIDs: they start with the time
+	// they were made, in milliseconds (sampled_at is that time to the second).
+	rows, err := w.db.Query("SELECT client_id, sampled_at FROM specimens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v7 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for rows.Next() {
+		var id string
+		var sampled int64
+		if err := rows.Scan(&id, &sampled); err != nil {
+			t.Fatal(err)
+		}
+		made, err := strconv.ParseInt(strings.ReplaceAll(id[:13], "-", ""), 16, 64)
+		if !v7.MatchString(id) || err != nil || made < sampled || made >= sampled+1000 {
+			t.Errorf("client id %s (sampled at %d): want a version-7 UUID made then", id, sampled)
+		}
+	}
+	rows.Close()
 	// A reload resends nothing: the queue is empty and the server has four.
 	browsertest.Do(t, ctx, chromedp.Reload())
 	wait(`document.querySelector('[data-sampler]')?.getAttribute('data-ready') === 'true'`)
