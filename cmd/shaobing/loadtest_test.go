@@ -85,6 +85,10 @@ func TestLoadtestAgainstARunningServer(t *testing.T) {
 	if first.Write.Specimens == 0 || first.Write.Statuses["201"] == 0 || first.Unexpected() != 0 || first.Points != 3 {
 		t.Errorf("single: %+v", first.Write)
 	}
+	// The server's group-commit figures come from its /metrics.
+	if first.Write.MeanBatch < 1 || first.Write.MeanBatch > 6 || first.Write.MeanBatchMillis <= 0 {
+		t.Errorf("group commit: %.1f specimens per batch (6 clients), %.1f ms each", first.Write.MeanBatch, first.Write.MeanBatchMillis)
+	}
 	if first.Baseline == nil || first.Baseline.Statuses["200"] == 0 || first.Ratio <= 0 || first.MaxRSSBytes <= 0 {
 		t.Errorf("baseline %+v, ratio %v, RSS %d", first.Baseline, first.Ratio, first.MaxRSSBytes)
 	}

@@ -253,6 +253,7 @@ func (r *runner) phase(ctx context.Context, name string, client func(ctx context
 	wg.Wait()
 	res := ph.result(name, time.Now())
 	res.ServerCores, res.LoadCores, res.OtherCores = before.cores(after)
+	res.MeanBatch, res.MeanBatchMillis = before.batching(after)
 	return res
 }
 

@@ -15,6 +15,10 @@ import (
 const (
 	rssMetric = "process_resident_memory_bytes"
 	cpuMetric = "process_cpu_seconds_total"
+	// The registration group commit's histograms (their sums and counts).
+	batchSizeSum   = "shaobing_specimen_batch_size_sum"
+	batchSizeCount = "shaobing_specimen_batch_size_count"
+	batchSecondSum = "shaobing_specimen_batch_seconds_sum"
 )
 
 // memory is what watchMemory saw.
@@ -87,6 +91,11 @@ type cpuUse struct {
 	server, self, machine float64 // seconds
 	at                    time.Time
 	ok, machineOK         bool
+	// The server's group-commit batches so far: specimens, batches and
+	// seconds spent in them (batchOK false when the server has no such
+	// metrics).
+	specimens, batches, batchSeconds float64
+	batchOK                          bool
 }
 
 // cpu reads the CPU times; ok is false when the server's or this process's
@@ -96,8 +105,25 @@ func (r *runner) cpu(ctx context.Context) cpuUse {
 	self, ok := selfCPU()
 	machine, machineOK := machineCPU()
 	server, err := r.metric(ctx, cpuMetric)
-	return cpuUse{server: server, self: self, machine: machine, at: start.Add(time.Since(start) / 2),
+	u := cpuUse{server: server, self: self, machine: machine, at: start.Add(time.Since(start) / 2),
 		ok: err == nil && ok, machineOK: machineOK}
+	var errs [3]error
+	u.specimens, errs[0] = r.metric(ctx, batchSizeSum)
+	u.batches, errs[1] = r.metric(ctx, batchSizeCount)
+	u.batchSeconds, errs[2] = r.metric(ctx, batchSecondSum)
+	u.batchOK = errs[0] == nil && errs[1] == nil && errs[2] == nil
+	return u
+}
+
+// batching returns the server's mean group-commit batch from u to later:
+// specimens per batch and milliseconds per batch (0, 0 when not known or
+// when no batch ran).
+func (u cpuUse) batching(later cpuUse) (size, millis float64) {
+	n := later.batches - u.batches
+	if !u.batchOK || !later.batchOK || n <= 0 {
+		return 0, 0
+	}
+	return (later.specimens - u.specimens) / n, 1000 * (later.batchSeconds - u.batchSeconds) / n
 }
 
 // cores returns the CPU used from u to later in cores: by the server, by

@@ -63,6 +63,11 @@ type Phase struct {
 	ServerCores float64 `json:"server_cores"`
 	LoadCores   float64 `json:"load_generator_cores"`
 	OtherCores  float64 `json:"other_cores"`
+	// MeanBatch and MeanBatchMillis are the server's group-commit batches
+	// in the window (from its /metrics): specimens per transaction and the
+	// milliseconds each took from begin to commit (0 when not known).
+	MeanBatch       float64 `json:"mean_batch,omitempty"`
+	MeanBatchMillis float64 `json:"mean_batch_ms,omitempty"`
 }
 
 // Latency is a phase's request latency in milliseconds.
@@ -130,6 +135,9 @@ func (r Report) WriteText(w io.Writer) error {
 				fmt.Fprintf(&b, ", rest of the machine (a database server here, other work) %.2f", p.OtherCores)
 			}
 			fmt.Fprintf(&b, " of %d cores", r.Cores)
+		}
+		if p.MeanBatch > 0 {
+			fmt.Fprintf(&b, "; group commit: %.0f specimens per transaction, %.1f ms each", p.MeanBatch, p.MeanBatchMillis)
 		}
 		b.WriteByte('\n')
 	}

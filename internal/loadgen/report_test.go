@@ -13,7 +13,8 @@ func sampleReport() Report {
 			Latency: Latency{P50: 9.04, P90: 14.2, P99: 22, P999: 31.5, Max: 45.1}, Statuses: map[string]int64{"200": 750_000}},
 		Write: Phase{Name: "POST /api/v1/specimens", Seconds: 30, Requests: 330_012, RequestsPerSecond: 11_000.4, Specimens: 330_000,
 			SpecimensPerSecond: 11_000, Latency: Latency{P50: 19, P90: 30, P99: 48.25, P999: 70, Max: 120},
-			Statuses: map[string]int64{"201": 330_000, "503": 12}, Abandoned: 2, ServerCores: 1.234, LoadCores: 0.7, OtherCores: 0.05},
+			Statuses: map[string]int64{"201": 330_000, "503": 12}, Abandoned: 2, ServerCores: 1.234, LoadCores: 0.7, OtherCores: 0.05,
+			MeanBatch: 250.4, MeanBatchMillis: 22.04},
 		Ratio: 0.44, MaxRSSBytes: 300 << 20, RSSSamples: 33, Cores: 2,
 	}
 }
@@ -28,7 +29,7 @@ func TestWriteText(t *testing.T) {
 		"load on http://127.0.0.1:8080: 256 clients at 64 sampling points, one specimen per request, v7 client ids; 3s warm-up, 30s measured per phase (run LTABC)",
 		"GET /api/v1/me  750,000  25,000  9.0  14.2  22.0  31.5  45.1",
 		"POST /api/v1/specimens  330,012  11,000  19.0  30.0  48.2  70.0  120.0",
-		"POST /api/v1/specimens: statuses 201 ×330,000, 503 ×12; 2 still being retried at the end; CPU: server 1.23, load generator 0.70, rest of the machine (a database server here, other work) 0.05 of 2 cores",
+		"POST /api/v1/specimens: statuses 201 ×330,000, 503 ×12; 2 still being retried at the end; CPU: server 1.23, load generator 0.70, rest of the machine (a database server here, other work) 0.05 of 2 cores; group commit: 250 specimens per transaction, 22.0 ms each",
 		"GET /api/v1/me: statuses 200 ×750,000\n", // no CPU figures: not known
 		"specimens registered: 330,000 in 30s = 11,000 per second",
 		"registrations per second / no-op requests per second: 0.44",

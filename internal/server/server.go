@@ -186,10 +186,15 @@ func New(cfg Config) (*Server, error) {
 	// Close drains.
 	batches := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shaobing_specimen_batch_size",
 		Help: "Specimen registrations per group-commit transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)})
-	reg.MustRegister(batches)
+	batchTime := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "shaobing_specimen_batch_seconds",
+		Help: "Time from begin to commit of each specimen group-commit transaction.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 12)})
+	reg.MustRegister(batches, batchTime)
 	s.screening = screening.New(screening.Deps{DB: cfg.DB, Tree: cfg.Tree, People: registry, Institutions: institutions,
 		Audit: s.audit, Deadlines: s.deadlines, Settings: s.settings, Log: cfg.Log, Now: cfg.Now},
-		screening.Options{OnBatch: func(size int, _ time.Duration, _ error) { batches.Observe(float64(size)) }})
+		screening.Options{OnBatch: func(size int, took time.Duration, _ error) {
+			batches.Observe(float64(size))
+			batchTime.Observe(took.Seconds())
+		}})
 	s.screeningH = screening.NewHandlers(shell, s.screening)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shaobing_specimen_queue_depth",
 		Help: "Specimen registrations waiting for a group-commit batch; at the queue limit new ones get 503."},
