@@ -385,27 +385,26 @@ type campKey struct{ campaignID, personID int64 }
 // campaign's coverage: the first one, or the one after a specimen whose
 // tube was invalid (the person's row then has no counted specimen).
 func (b *regBatch) findCampaignPersons(ctx context.Context) error {
-	var campIDs, personIDs []int64
+	a := b.s.db.Dialect.BulkArgs()
+	var pairs []string
+	seen := make(map[campKey]bool)
 	for i, it := range b.items {
-		if b.live(i) {
-			campIDs = append(campIDs, it.point.campaignID)
-			personIDs = append(personIDs, b.rows[i].personID)
+		k := campKey{it.point.campaignID, b.rows[i].personID}
+		if b.live(i) && !seen[k] {
+			seen[k] = true
+			pairs = append(pairs, "(CAST("+a.Add(k.campaignID)+" AS BIGINT), CAST("+a.Add(k.personID)+" AS BIGINT))")
 		}
 	}
-	if len(personIDs) == 0 {
+	if len(pairs) == 0 {
 		return nil
 	}
-	slices.Sort(campIDs)
-	a := b.s.db.Dialect.BulkArgs() // placeholders in text order: campaigns, then persons
-	var camps, persons []string
-	for _, id := range slices.Compact(campIDs) {
-		camps = append(camps, a.Add(id))
-	}
-	for _, id := range personIDs {
-		persons = append(persons, a.Add(id))
-	}
-	rows, err := b.tx.QueryContext(ctx, "SELECT campaign_id, person_id, counted_specimen_id FROM campaign_persons WHERE campaign_id IN ("+
-		strings.Join(camps, ", ")+") AND person_id IN ("+strings.Join(persons, ", ")+")", a.Values()...)
+	// A join on the (campaign, person) pairs, not "campaign_id IN (…) AND
+	// person_id IN (…)": PostgreSQL, with a young campaign's statistics,
+	// used only campaign_id from that and filtered every person sampled
+	// so far, batch after batch; the join looks each pair up in the key.
+	rows, err := b.tx.QueryContext(ctx, `WITH v (campaign_id, person_id) AS (VALUES `+strings.Join(pairs, ", ")+`)
+		SELECT cp.campaign_id, cp.person_id, cp.counted_specimen_id FROM campaign_persons cp
+		JOIN v ON cp.campaign_id = v.campaign_id AND cp.person_id = v.person_id`, a.Values()...)
 	if err != nil {
 		return fmt.Errorf("screening: find sampled persons: %w", err)
 	}
