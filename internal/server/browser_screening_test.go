@@ -131,4 +131,24 @@ func TestBrowserSamplerOfflineQueue(t *testing.T) {
 	if got := w.rows(t, "specimens"); got != 4 {
 		t.Fatalf("%d specimens after reload, want 4", got)
 	}
+
+	// The service worker kept a copy of the page, which names the account.
+	// Signing out forgets it; the hashed static files stay cached.
+	cached := func(path string) bool {
+		t.Helper()
+		return browsertest.Run(t, ctx, chromedp.Evaluate[bool](`caches.match(`+strconv.Quote(path)+`).then(r => !!r)`, chromedp.EvalAwaitPromise))
+	}
+	if !cached("/screening/sampler") {
+		t.Fatal("the sampler page was never cached for offline use")
+	}
+	script := browsertest.Run(t, ctx, chromedp.Evaluate[string](`document.querySelector('script[src*="sampler"]').getAttribute('src')`))
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/login"]`)))
+	wait(`document.documentElement.getAttribute('data-offline-pages') === 'forgotten'`)
+	if cached("/screening/sampler") {
+		t.Error("after signing out, the sampler page (with the account's name) is still cached")
+	}
+	if !cached(script) {
+		t.Errorf("after signing out, the static file %s is no longer cached", script)
+	}
 }

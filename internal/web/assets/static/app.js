@@ -8,6 +8,8 @@
 //   <button type="button" data-print>       opens the print dialog
 //   <div class="chart" data-chart='{…}'>    an ECharts option as JSON; needs echarts loaded
 //   <div data-region-picker>                the region picker (web/templates/_region_picker.html)
+//   <form action="/login">                  the sign-in page: offline copies of pages are
+//                                           forgotten (<html data-offline-pages="forgotten">)
 (function () {
   "use strict";
 
@@ -171,7 +173,34 @@
     }
   }
 
+  // On the sign-in page (signed out, or the session ended) forget every offline copy of a
+  // page: the sampler page's service worker keeps the last one, which shows the account's
+  // name. The content-hashed static files stay cached, and the sampler's queue of
+  // registrations not yet sent (IndexedDB, each tagged with its account) is kept.
+  function forgetOfflinePages() {
+    if (!window.caches || !document.querySelector('form[action="/login"]')) {
+      return;
+    }
+    window.caches.keys().then(function (names) {
+      return Promise.all(names.map(function (name) {
+        return window.caches.open(name).then(function (cache) {
+          return cache.keys().then(function (requests) {
+            return Promise.all(requests.filter(function (req) {
+              return new URL(req.url).pathname.indexOf("/static/") !== 0;
+            }).map(function (req) { return cache.delete(req); }));
+          });
+        });
+      }));
+    }).then(function () {
+      document.documentElement.setAttribute("data-offline-pages", "forgotten");
+    }, function () {
+      // No Cache Storage here (an insecure context): nothing was kept either.
+      document.documentElement.setAttribute("data-offline-pages", "forgotten");
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    forgetOfflinePages();
     initCharts(document);
     initRegionPickers(document);
     focusFirstInvalid();
