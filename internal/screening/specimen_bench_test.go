@@ -3,6 +3,7 @@ package screening
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,4 +75,81 @@ func benchmarkRegister(b *testing.B, randomPersons bool) {
 		b.ReportMetric(float64(items.Load())/float64(n), "items/batch")
 		b.ReportMetric(float64(busy.Load())/float64(n)/1e6, "ms/batch")
 	}
+}
+
+// BenchmarkPositiveToRecalls measures the issue's "a positive tube result →
+// its recall list readable ≤ 1 s later" while 256 samplers register
+// specimens as fast as the store takes them: each iteration records one
+// positive tube of 10 (as the lab) and reads the campaign's recall list (as
+// the township) until that tube's members are on it. It reports the median
+// and the slowest time from the result's submission to the list showing it,
+// and the registrations committed meanwhile.
+//
+//	go test -run '^$' -bench PositiveToRecalls -benchtime 20x ./internal/screening
+func BenchmarkPositiveToRecalls(b *testing.B) {
+	f := newFixture(b)
+	c := f.campaign(10)
+	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
+	codes := make([]string, b.N)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("P%05d", i)
+		seedTube(f, c, pt, codes[i], 10, repeat(villageA, 10)...)
+		handTo(f, f.labID, codes[i])
+	}
+	f.clock.Advance(time.Hour)
+	stop := make(chan struct{})
+	var registered atomic.Int64
+	var wg sync.WaitGroup
+	for s := range 256 {
+		wg.Go(func() {
+			ctx := f.samplerA()
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				in := specimen(c, pt, fmt.Sprintf("L%03d-%06d", s, k/10), 1_000_000+s*100_000+k, villageA)
+				in.ClientID = fmt.Sprintf("load-%d-%d", s, k)
+				in.SampledAt = start.Add(30 * time.Minute).Format(time.RFC3339)
+				if _, err := f.svc.RegisterSpecimen(ctx, in); err != nil {
+					b.Error(err)
+					return
+				}
+				registered.Add(1)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond) // the registrations are flowing
+	lab, township := f.lab(), f.townshipStaffA()
+	took := make([]time.Duration, 0, b.N)
+	before := registered.Load()
+	begin := time.Now()
+	b.ResetTimer()
+	for i, code := range codes {
+		t0 := time.Now()
+		rep, err := f.svc.RecordResults(lab, []ResultInput{{TubeCode: code, Result: Positive, TestedAt: f.clock.Now().Add(-time.Minute).Format(time.RFC3339)}})
+		if err != nil || rep.Accepted != 1 {
+			b.Fatalf("record %s: %+v, %v", code, rep, err)
+		}
+		for {
+			items, _, err := f.svc.Recalls(township, RecallQuery{CampaignID: c, Limit: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(items) >= 10*(i+1) {
+				break
+			}
+		}
+		took = append(took, time.Since(t0))
+	}
+	b.StopTimer()
+	during := registered.Load() - before
+	elapsed := time.Since(begin)
+	close(stop)
+	wg.Wait()
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "ms-median")
+	b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "ms-max")
+	b.ReportMetric(float64(during)/elapsed.Seconds(), "registrations/s")
 }
