@@ -417,3 +417,42 @@ func TestCampaignTemplateKeys(t *testing.T) {
 		t.Errorf("untranslated: %v", missing)
 	}
 }
+
+// TestSpecimenBatchSaysWhenToRetryShedItems: items the group commit could
+// not take (here: the service is shutting down) answer 503 each, and the
+// batch's 200 answer carries Retry-After, as a 503 answer would.
+func TestSpecimenBatchSaysWhenToRetryShedItems(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.campaign(10)
+	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
+	f.clock.Advance(time.Hour)
+	shell := webtest.Shell(t, time.FixedZone("CST", 8*3600), []locale.Source{people.Messages, Messages}, Templates)
+	shell.Now = f.clock.Now
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v1/specimens/batch", shell.API(NewHandlers(shell, f.svc).APISpecimenBatch))
+	p, err := scope.FromContext(f.samplerA())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := webtest.Serve(t, mux, map[string]*scope.Principal{"sampler": p})
+	body := func(seq int) string {
+		b, err := json.Marshal(specimen(c, pt, "T7001", seq, villageA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	batch := `{"specimens": [` + body(1) + `, ` + body(2) + `]}`
+
+	status, text, h := webtest.Do(t, srv, "sampler", "POST", "/api/v1/specimens/batch", "application/json", strings.NewReader(batch))
+	if status != http.StatusOK || strings.Count(text, `"status":201`) != 2 || h.Get("Retry-After") != "" {
+		t.Fatalf("batch: %d %s, Retry-After %q", status, text, h.Get("Retry-After"))
+	}
+	f.svc.Close()
+	batch = `{"specimens": [` + body(3) + `]}`
+	status, text, h = webtest.Do(t, srv, "sampler", "POST", "/api/v1/specimens/batch", "application/json", strings.NewReader(batch))
+	if status != http.StatusOK || !strings.Contains(text, `"status":503`) || h.Get("Retry-After") != "1" {
+		t.Fatalf("shed batch: %d %s, Retry-After %q", status, text, h.Get("Retry-After"))
+	}
+}

@@ -98,6 +98,14 @@ func (h *Handlers) APISpecimenBatch(w http.ResponseWriter, r *http.Request) erro
 		}()
 	}
 	wg.Wait()
+	// Items shed by a full queue (503) are to be sent again: say when, as a
+	// 503 answer to the whole request would.
+	for _, it := range out {
+		if it.Status == http.StatusServiceUnavailable || it.Status == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+			break
+		}
+	}
 	web.WriteJSON(w, http.StatusOK, map[string]any{"results": out})
 	return nil
 }
