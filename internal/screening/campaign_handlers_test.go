@@ -61,15 +61,7 @@ func campaignRoutes(mux *http.ServeMux, shell *web.Shell, h *Handlers) {
 func campaignServer(t *testing.T) (*fixture, *httptest.Server) {
 	t.Helper()
 	f := newFixture(t)
-	msgs := []locale.Source{people.Messages, Messages}
-	// The part files are merged into messages.json by the lead; until then
-	// they are read from the package directory.
-	for _, name := range []string{"messages_campaign.json", "messages_sampler.json"} {
-		if _, err := os.Stat(name); err == nil {
-			msgs = append(msgs, locale.Source{FS: os.DirFS("."), Name: name})
-		}
-	}
-	shell := webtest.Shell(t, time.FixedZone("CST", 8*3600), msgs, Templates)
+	shell := webtest.Shell(t, time.FixedZone("CST", 8*3600), []locale.Source{people.Messages, Messages}, Templates)
 	shell.Now = f.clock.Now
 	mux := http.NewServeMux()
 	campaignRoutes(mux, shell, NewHandlers(shell, f.svc))
@@ -365,13 +357,7 @@ func TestCampaignPages(t *testing.T) {
 func TestCampaignTemplateKeys(t *testing.T) {
 	t.Parallel()
 	cat := locale.NewCatalog()
-	msgs := []locale.Source{web.Messages, people.Messages, Messages}
-	for _, name := range []string{"messages_campaign.json", "messages_sampler.json"} {
-		if _, err := os.Stat(name); err == nil {
-			msgs = append(msgs, locale.Source{FS: os.DirFS("."), Name: name})
-		}
-	}
-	if err := cat.LoadAll(msgs...); err != nil {
+	if err := cat.LoadAll(web.Messages, people.Messages, Messages); err != nil {
 		t.Fatal(err)
 	}
 	key := regexp.MustCompile(`\.T "([a-z0-9_.]+)"`)
