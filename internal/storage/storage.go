@@ -136,7 +136,7 @@ func openSQLite(rawURL string) (*DB, error) {
 		"cache_size(-65536)",
 		// Checkpoints run in the background (checkpoint.go); this is the
 		// backstop should they fall behind.
-		"wal_autocheckpoint(16384)",
+		fmt.Sprintf("wal_autocheckpoint(%d)", backstopWALPages),
 	} {
 		q.Add("_pragma", p)
 	}

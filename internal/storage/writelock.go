@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/shaobing/shaobing/internal/apperr"
 )
 
 // SQLite lets one connection write at a time. A connection that wants to
@@ -21,10 +23,12 @@ import (
 // while serving) still meet SQLite's own lock and busy_timeout.
 
 // writeLockWait is how long a writer waits in the queue before failing,
-// as busy_timeout bounds the wait for SQLite's lock.
-const writeLockWait = 10 * time.Second
+// as busy_timeout bounds the wait for SQLite's lock (a variable for tests).
+var writeLockWait = 10 * time.Second
 
-// ErrWriteBusy is returned when a writer waited writeLockWait for the lock.
+// ErrWriteBusy is the cause of the error a writer gets after waiting
+// writeLockWait for the lock: apperr.Unavailable, so an API client is told
+// to retry (503 with Retry-After).
 var ErrWriteBusy = errors.New("storage: the database stayed busy with other writes")
 
 // writeLock is the process's queue of SQLite writers (a one-slot channel:
@@ -45,7 +49,7 @@ func (l writeLock) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
-		return ErrWriteBusy
+		return apperr.Wrap(ErrWriteBusy, apperr.Unavailable, "the server is busy; retry shortly")
 	}
 }
 
