@@ -199,20 +199,28 @@ type worker struct {
 }
 
 // begin starts a transaction on the worker's connection, taking one from
-// the pool first if it has none.
+// the pool first if it has none. If BEGIN fails — the connection broke
+// since the last batch, e.g. the database restarted — it is tried once more
+// on a fresh connection: a failed BEGIN did nothing, and the pool retries a
+// broken connection the same way.
 func (w *worker) begin(ctx context.Context) (*sql.Tx, error) {
-	if w.conn == nil {
-		c, err := w.db.Conn(ctx)
-		if err != nil {
+	for attempt := 0; ; attempt++ {
+		if w.conn == nil {
+			c, err := w.db.Conn(ctx)
+			if err != nil {
+				return nil, err
+			}
+			w.conn = c
+		}
+		tx, err := w.conn.BeginTx(ctx, nil)
+		if err == nil {
+			return tx, nil
+		}
+		w.release() // the next try takes a fresh connection
+		if attempt > 0 || ctx.Err() != nil || errors.Is(err, ErrWriteBusy) {
 			return nil, err
 		}
-		w.conn = c
 	}
-	tx, err := w.conn.BeginTx(ctx, nil)
-	if err != nil {
-		w.release() // the next batch tries a fresh connection
-	}
-	return tx, err
 }
 
 // release hands the connection back to the pool (which drops it if it is

@@ -562,3 +562,49 @@ func TestGroupCommitKeepsItsConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitReplacesABrokenConnection ends the worker's PostgreSQL
+// backend between two batches (as a database restart would): the next
+// batch runs on a fresh connection instead of failing.
+func TestGroupCommitReplacesABrokenConnection(t *testing.T) {
+	w, other := openPair(t)
+	if w.Dialect != storage.Postgres {
+		t.Skip("a SQLite connection does not break this way")
+	}
+	ctx := context.Background()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{Workers: 1}, func(ctx context.Context, tx *sql.Tx, items []int) ([]int64, []error) {
+		results, errs := make([]int64, len(items)), make([]error, len(items))
+		var pid int64
+		err := tx.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid)
+		for i := range items {
+			results[i], errs[i] = pid, err
+		}
+		return results, errs
+	})
+	defer gc.Close()
+	pid, err := gc.Do(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.ExecContext(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the backend is gone.
+	for {
+		var n int
+		if err := other.QueryRowContext(ctx, "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	again, err := gc.Do(ctx, 2)
+	if err != nil {
+		t.Fatalf("the batch after the connection broke: %v", err)
+	}
+	if again == pid {
+		t.Fatalf("the batch ran on backend %d, which was terminated", pid)
+	}
+}
