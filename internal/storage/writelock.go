@@ -21,6 +21,11 @@ import (
 // transactions (every transaction: they begin IMMEDIATE) and Exec calls
 // outside a transaction. Other processes on the same file (a CLI import
 // while serving) still meet SQLite's own lock and busy_timeout.
+//
+// A writer queues while holding its pooled connection, so code holding the
+// lock (inside a transaction) must not wait for a second connection from
+// the pool (use the transaction, not the DB): with the pool taken by
+// queued writers it would wait until writeLockWait fails them.
 
 // writeLockWait is how long a writer waits in the queue before failing,
 // as busy_timeout bounds the wait for SQLite's lock (a variable for tests).
