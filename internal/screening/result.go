@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shaobing/shaobing/internal/apperr"
@@ -39,6 +40,8 @@ const (
 	// enough that a chunk is a handful of set-based statements, small
 	// enough that it never holds locks for long.
 	resultChunk = 5000
+	// resultWriters is how many chunks PostgreSQL writes at once.
+	resultWriters = 2
 	// MaxResults bounds one JSON request; larger sets go through the import.
 	MaxResults = 10000
 	maxCt      = 50
@@ -315,16 +318,91 @@ func rowErrorsOf(row int, err error) []tabular.RowError {
 // recordResultRows records checked rows in transactions of size rows and
 // sorts the report's rejections by row.
 func (s *Service) recordResultRows(ctx context.Context, p *scope.Principal, rows []resultRow, size int, rep *ResultReport) error {
-	for start := 0; start < len(rows); start += size {
-		chunk := rows[start:min(start+size, len(rows))]
-		var out ResultReport
-		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-			out = newResultReport()
-			return s.recordChunk(ctx, tx, p, chunk, &out)
-		})
-		if err != nil {
+	firsts, repeats := splitRepeats(rows)
+	// PostgreSQL writes two chunks of first rows at once, each on its own
+	// backend: they name different tubes, and a chunk takes all its tubes
+	// in one statement before any counter row, so their locks do not
+	// cycle. SQLite has one writer.
+	workers := 1
+	if s.db.Dialect == storage.Postgres {
+		workers = resultWriters
+	}
+	for _, part := range []struct {
+		rows    []resultRow
+		workers int
+	}{{firsts, workers}, {repeats, 1}} {
+		if err := s.recordChunks(ctx, p, part.rows, size, part.workers, rep); err != nil {
 			return err
 		}
+	}
+	slices.SortStableFunc(rep.Rejected, func(a, b tabular.RowError) int { return cmp.Compare(a.Row, b.Row) })
+	for _, list := range []*[]string{&rep.PositiveTubes, &rep.SuspiciousTubes, &rep.InvalidTubes} {
+		slices.Sort(*list)
+		*list = slices.Compact(*list)
+	}
+	return nil
+}
+
+// splitRepeats separates each tube's first row from its later rows, both
+// in file order. A tube's first row is recorded before any later row for it
+// (a repeat: unchanged, or a conflict if its result differs), whichever
+// chunk is written first, because all first rows are committed before the
+// repeats are written.
+func splitRepeats(rows []resultRow) (firsts, repeats []resultRow) {
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if seen[r.code] {
+			repeats = append(repeats, r)
+			continue
+		}
+		seen[r.code] = true
+		firsts = append(firsts, r)
+	}
+	return firsts, repeats
+}
+
+// recordChunks records rows in transactions of size rows, workers at a
+// time, and adds their outcomes to rep. If a chunk fails, the chunks
+// already committed stay (repeating the file records the rest and leaves
+// those unchanged) and its error is returned.
+func (s *Service) recordChunks(ctx context.Context, p *scope.Principal, rows []resultRow, size, workers int, rep *ResultReport) error {
+	var chunks [][]resultRow
+	for start := 0; start < len(rows); start += size {
+		chunks = append(chunks, rows[start:min(start+size, len(rows))])
+	}
+	outs := make([]ResultReport, len(chunks))
+	next := make(chan int)
+	failed := make(chan error, len(chunks))
+	var wg sync.WaitGroup
+	for range min(workers, len(chunks)) {
+		wg.Go(func() {
+			for i := range next {
+				err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+					outs[i] = newResultReport()
+					return s.recordChunk(ctx, tx, p, chunks[i], &outs[i])
+				})
+				if err != nil {
+					failed <- err
+				}
+			}
+		})
+	}
+feed:
+	for i := range chunks {
+		select {
+		case next <- i:
+		case err := <-failed:
+			failed <- err
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(failed)
+	if err := <-failed; err != nil {
+		return err
+	}
+	for _, out := range outs {
 		rep.Accepted += out.Accepted
 		rep.Unchanged += out.Unchanged
 		rep.Recalls += out.Recalls
@@ -332,11 +410,6 @@ func (s *Service) recordResultRows(ctx context.Context, p *scope.Principal, rows
 		rep.PositiveTubes = append(rep.PositiveTubes, out.PositiveTubes...)
 		rep.SuspiciousTubes = append(rep.SuspiciousTubes, out.SuspiciousTubes...)
 		rep.InvalidTubes = append(rep.InvalidTubes, out.InvalidTubes...)
-	}
-	slices.SortStableFunc(rep.Rejected, func(a, b tabular.RowError) int { return cmp.Compare(a.Row, b.Row) })
-	for _, list := range []*[]string{&rep.PositiveTubes, &rep.SuspiciousTubes, &rep.InvalidTubes} {
-		slices.Sort(*list)
-		*list = slices.Compact(*list)
 	}
 	return nil
 }

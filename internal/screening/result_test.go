@@ -457,6 +457,26 @@ func TestImportResults(t *testing.T) {
 	}
 }
 
+// TestSplitRepeats: each tube's first row goes with the first rows, its
+// later rows with the repeats, each list in file order.
+func TestSplitRepeats(t *testing.T) {
+	var rows []resultRow
+	for i, code := range []string{"A", "B", "A", "C", "B", "A"} {
+		rows = append(rows, resultRow{row: i + 1, code: code})
+	}
+	firsts, repeats := splitRepeats(rows)
+	got := func(rs []resultRow) string {
+		var b strings.Builder
+		for _, r := range rs {
+			fmt.Fprintf(&b, "%s%d ", r.code, r.row)
+		}
+		return b.String()
+	}
+	if got(firsts) != "A1 B2 C4 " || got(repeats) != "A3 B5 A6 " {
+		t.Errorf("firsts %q, repeats %q", got(firsts), got(repeats))
+	}
+}
+
 // TestResultChunks records more results than one transaction takes.
 func TestResultChunks(t *testing.T) {
 	f := newFixture(t)
@@ -470,20 +490,27 @@ func TestResultChunks(t *testing.T) {
 		handTo(f, f.labID, codes[i])
 	}
 	tested := f.clock.Now().Format(time.RFC3339)
-	inputs := make([]ResultInput, 0, n+2)
-	for _, code := range codes {
+	inputs := make([]ResultInput, 0, n+3)
+	for i, code := range codes {
 		inputs = append(inputs, ResultInput{TubeCode: code, Result: Negative, TestedAt: tested})
+		if i == 12 {
+			// Row 14, in the second chunk, gives S03 (row 4, the first
+			// chunk) another result: the first row wins whichever chunk is
+			// written first (PostgreSQL writes two at once).
+			inputs = append(inputs, ResultInput{TubeCode: codes[3], Result: Positive, TestedAt: tested})
+		}
 	}
-	// The last rows repeat the first tube: the first chunk is committed by
-	// then, so the same result changes nothing and another is a conflict.
+	// The last rows repeat the first tube: the same result changes nothing
+	// and another is a conflict.
 	inputs = append(inputs, ResultInput{TubeCode: codes[0], Result: Negative, TestedAt: tested},
 		ResultInput{TubeCode: codes[0], Result: Positive, TestedAt: tested})
 	rep, err := f.svc.recordResults(f.lab(), inputs, chunk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Accepted != n+1 || rep.Unchanged != 1 || len(rep.Rejected) != 1 || rep.Rejected[0].Row != n+2 {
-		t.Fatalf("accepted %d (%d unchanged), rejected %+v", rep.Accepted, rep.Unchanged, rep.Rejected)
+	if rep.Accepted != n+1 || rep.Unchanged != 1 || len(rep.Rejected) != 2 || rep.Rejected[0].Row != 14 || rep.Rejected[1].Row != n+3 ||
+		len(rep.PositiveTubes) != 0 {
+		t.Fatalf("accepted %d (%d unchanged), rejected %+v, positive %v", rep.Accepted, rep.Unchanged, rep.Rejected, rep.PositiveTubes)
 	}
 	var resulted, covered int
 	if err := f.db.QueryRow("SELECT COUNT(*) FROM tubes WHERE state = 'resulted' AND result = 'negative'").Scan(&resulted); err != nil || resulted != n {
