@@ -13,7 +13,7 @@ import (
 
 const selectColumns = "id, at, user_id, username, action, object_type, object_id, outcome, detail, client_addr, user_agent, region_code, prev_hash, hash"
 
-type scanner interface{ Scan(dest ...any) error }
+type scanner = storage.Scanner
 
 func scanRow(s scanner, r *row) error {
 	return s.Scan(&r.ID, &r.At, &r.UserID, &r.Username, &r.Action, &r.ObjectType, &r.ObjectID, &r.Outcome,

@@ -434,20 +434,8 @@ func (s *Service) ListUsers(ctx context.Context, f UserFilter, cursor string) ([
 	}
 	q := "SELECT " + userColumns + userFrom + " WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY u.username LIMIT " + a.Add(limit+1)
-	rows, err := s.db.QueryContext(ctx, q, a.Values()...)
+	users, err := storage.Query(ctx, s.db, scanUser, q, a.Values()...)
 	if err != nil {
-		return nil, "", fmt.Errorf("auth: list users: %w", err)
-	}
-	defer rows.Close()
-	var users []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("auth: list users: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("auth: list users: %w", err)
 	}
 	users, next := web.NextPage(users, limit, func(u User) any { return userCursor{Username: u.Username} })

@@ -211,7 +211,7 @@ func (e *Engine) recordEvents(ctx context.Context, q storage.Querier, ids []int6
 const columns = `d.id, d.kind, d.subject_type, d.subject_id, d.title, d.region_code, d.institution_id, d.due_at, d.state,
 	d.met_at, d.overdue_at, d.escalated_at, d.created_at, d.updated_at, COALESCE(d.dedupe_key, '')`
 
-type scanner interface{ Scan(dest ...any) error }
+type scanner = storage.Scanner
 
 func scanDeadline(s scanner) (Deadline, error) {
 	var d Deadline

@@ -95,20 +95,8 @@ func (e *Engine) List(ctx context.Context, f Filter) ([]Deadline, string, error)
 	}
 	q := "SELECT " + columns + " FROM deadlines d WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY d.due_at, d.id LIMIT " + a.Add(limit+1)
-	rows, err := e.db.QueryContext(ctx, q, a.Values()...)
+	out, err := storage.Query(ctx, e.db, scanDeadline, q, a.Values()...)
 	if err != nil {
-		return nil, "", fmt.Errorf("deadlines: list: %w", err)
-	}
-	defer rows.Close()
-	var out []Deadline
-	for rows.Next() {
-		d, err := scanDeadline(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("deadlines: list: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("deadlines: list: %w", err)
 	}
 	out, next := web.NextPage(out, limit, func(d Deadline) any { return position{Due: storage.Millis(d.DueAt), ID: d.ID} })

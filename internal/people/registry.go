@@ -516,7 +516,7 @@ func (r *Registry) regionName(code string) string {
 const personColumns = "p.id, p.id_type, p.id_number, p.name, p.sex, p.birth_date, p.phone, p.no_phone, p.address, " +
 	"p.region_code, p.institution_id, p.tags, p.created_at, p.updated_at, p.created_by, p.updated_by"
 
-type scanner interface{ Scan(dest ...any) error }
+type scanner = storage.Scanner
 
 func scanPerson(s scanner) (Person, error) {
 	var p Person

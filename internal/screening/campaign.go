@@ -401,20 +401,8 @@ func (s *Service) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, s
 	}
 	query := "SELECT " + campaignColumns + " FROM campaigns c WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY c.id DESC LIMIT " + a.Add(q.Limit+1)
-	rows, err := s.db.QueryContext(ctx, query, a.Values()...)
+	out, err := storage.Query(ctx, s.db, s.scanCampaign, query, a.Values()...)
 	if err != nil {
-		return nil, "", fmt.Errorf("screening: list campaigns: %w", err)
-	}
-	defer rows.Close()
-	var out []Campaign
-	for rows.Next() {
-		c, err := s.scanCampaign(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("screening: list campaigns: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list campaigns: %w", err)
 	}
 	out, next := web.NextPage(out, q.Limit, func(c Campaign) any { return c.ID })

@@ -391,20 +391,8 @@ func (s *Service) SamplingPoints(ctx context.Context, q PointQuery) ([]SamplingP
 }
 
 func (s *Service) queryPoints(ctx context.Context, query string, args []any) ([]SamplingPoint, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	out, err := storage.Query(ctx, s.db, s.scanPoint, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("screening: list sampling points: %w", err)
-	}
-	defer rows.Close()
-	var out []SamplingPoint
-	for rows.Next() {
-		sp, err := s.scanPoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("screening: list sampling points: %w", err)
-		}
-		out = append(out, sp)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("screening: list sampling points: %w", err)
 	}
 	return out, nil

@@ -255,20 +255,8 @@ func (s *Service) Slots(ctx context.Context, campaignID int64, q SlotQuery) ([]S
 	}
 	query := "SELECT " + slotColumns + " FROM sampling_slots ss JOIN sampling_points sp ON sp.id = ss.sampling_point_id WHERE " +
 		strings.Join(where, " AND ") + " ORDER BY ss.starts_at, ss.id LIMIT " + a.Add(q.Limit+1)
-	rows, err := s.db.QueryContext(ctx, query, a.Values()...)
+	out, err := storage.Query(ctx, s.db, s.scanSlot, query, a.Values()...)
 	if err != nil {
-		return nil, "", fmt.Errorf("screening: list slots: %w", err)
-	}
-	defer rows.Close()
-	var out []Slot
-	for rows.Next() {
-		sl, err := s.scanSlot(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("screening: list slots: %w", err)
-		}
-		out = append(out, sl)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list slots: %w", err)
 	}
 	out, next := web.NextPage(out, q.Limit, func(sl Slot) any { return slotCursor{Starts: storage.Millis(sl.StartsAt), ID: sl.ID} })

@@ -444,20 +444,8 @@ func (s *Service) Tubes(ctx context.Context, q TubeQuery) ([]Tube, string, error
 		where = append(where, "t.id < "+a.Add(after.ID))
 	}
 	query := tubeSelect + " WHERE " + strings.Join(where, " AND ") + " ORDER BY t.id DESC LIMIT " + a.Add(q.Limit+1)
-	rows, err := s.db.QueryContext(ctx, query, a.Values()...)
+	out, err := storage.Query(ctx, s.db, scanTube, query, a.Values()...)
 	if err != nil {
-		return nil, "", fmt.Errorf("screening: list tubes: %w", err)
-	}
-	defer rows.Close()
-	var out []Tube
-	for rows.Next() {
-		t, err := scanTube(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("screening: list tubes: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("screening: list tubes: %w", err)
 	}
 	out, next := web.NextPage(out, q.Limit, func(t Tube) any { return tubeCursor{ID: t.ID} })

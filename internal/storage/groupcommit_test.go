@@ -608,3 +608,28 @@ func TestGroupCommitReplacesABrokenConnection(t *testing.T) {
 		t.Fatalf("the batch ran on backend %d, which was terminated", pid)
 	}
 }
+
+// TestQueryReadsEveryRow: storage.Query returns each row through scan, in
+// order, and a scan's error as its own.
+func TestQueryReadsEveryRow(t *testing.T) {
+	w, _ := openPair(t)
+	ctx := context.Background()
+	for _, b := range []string{"Q1", "Q2", "Q3"} {
+		if _, err := w.ExecContext(ctx, "INSERT INTO gc_specimens (barcode, site_id, payload) VALUES ($1, 1, 'x')", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan := func(r storage.Scanner) (string, error) {
+		var b string
+		err := r.Scan(&b)
+		return b, err
+	}
+	got, err := storage.Query(ctx, w, scan, "SELECT barcode FROM gc_specimens WHERE barcode LIKE $1 ORDER BY barcode", "Q%")
+	if err != nil || fmt.Sprint(got) != "[Q1 Q2 Q3]" {
+		t.Fatalf("Query = %v, %v", got, err)
+	}
+	bad := errors.New("bad row")
+	if _, err := storage.Query(ctx, w, func(storage.Scanner) (string, error) { return "", bad }, "SELECT barcode FROM gc_specimens"); !errors.Is(err, bad) {
+		t.Fatalf("a scan error: %v, want %v", err, bad)
+	}
+}

@@ -36,6 +36,32 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// Scanner is a row to read: *sql.Row or *sql.Rows. An alias, so a scan
+// function written for either takes it as is.
+type Scanner = interface{ Scan(dest ...any) error }
+
+// Query runs query on q and reads every row with scan: the loop every list
+// would otherwise repeat. The caller adds its own context to an error.
+func Query[T any](ctx context.Context, q Querier, scan func(Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Open opens the database named by rawURL:
 //   - postgres://… or postgresql://… — PostgreSQL through pgx;
 //   - sqlite://PATH, sqlite:PATH, file:PATH or a bare file path — SQLite in WAL
