@@ -494,7 +494,7 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 	// concurrent writers — other labs' chunks, registration batches — wait
 	// for them as briefly as possible.
 	for _, step := range []func(context.Context) error{
-		w.updateTubes, w.uncountInvalid, w.recall, w.preliminaryPositives, w.openDeadlines, w.resultResampled,
+		w.tallyCoverage, w.updateTubes, w.uncountInvalid, w.recall, w.preliminaryPositives, w.openDeadlines, w.resultResampled,
 		w.countTurnaround, w.countCoverage, w.record,
 	} {
 		if err := step(ctx); err != nil {
@@ -561,6 +561,9 @@ type resultWriter struct {
 	changes []resultChange
 	now     time.Time
 	recalls int
+	// coverage is tallyCoverage's rows for countCoverage: campaign id,
+	// region code, resulted, positive.
+	coverage []any
 }
 
 // changed returns the changes whose result is one of results.
@@ -677,19 +680,58 @@ func (w *resultWriter) countTurnaround(ctx context.Context) error {
 	return nil
 }
 
-// countCoverage adds the counted members of the tubes with a result (not
-// invalid) to resulted, and those of positive tubes to positive, per
-// campaign and residence, in key order.
+// tallyCoverage counts, per campaign and residence, the counted members
+// of the tubes with a result (not invalid) and those of positive tubes. It
+// is the chunk's one join over specimens and takes no lock, so it runs
+// early; countCoverage adds the tally to the shared counter rows at the
+// end, where concurrent chunks wait on one another.
+func (w *resultWriter) tallyCoverage(ctx context.Context) error {
+	changes := w.changed(Negative, Positive, Suspicious)
+	if len(changes) == 0 {
+		return nil
+	}
+	param, err := tubesParam(changes)
+	if err != nil {
+		return err
+	}
+	var a storage.Args
+	x := w.s.jsonRows(a.Add(param), tubeParamCols...)
+	w.coverage, err = storage.Query(ctx, w.tx, func(r storage.Scanner) (any, error) {
+		var campaignID, resulted, positive int64
+		var region string
+		err := r.Scan(&campaignID, &region, &resulted, &positive)
+		return []any{campaignID, region, resulted, positive}, err
+	}, `SELECT s.campaign_id, s.region_code, COUNT(*), SUM(CASE WHEN x.result = 'positive' THEN 1 ELSE 0 END)
+		FROM `+x+` x, specimens s WHERE s.tube_id = x.id AND s.counted = TRUE
+		GROUP BY s.campaign_id, s.region_code ORDER BY s.campaign_id, s.region_code`, a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: tally coverage: %w", err)
+	}
+	return nil
+}
+
+// countCoverage adds tallyCoverage's counts to the coverage counters, in
+// key order. (WHERE TRUE: SQLite reads "FROM x ON" as the start of a join
+// unless the SELECT has a WHERE before ON CONFLICT.)
 func (w *resultWriter) countCoverage(ctx context.Context) error {
-	_, err := w.exec(ctx, "count coverage", w.changed(Negative, Positive, Suspicious), func(x string, a *storage.Args) string {
-		return `INSERT INTO coverage (campaign_id, region_code, resulted, positive)
-			SELECT s.campaign_id, s.region_code, COUNT(*), SUM(CASE WHEN x.result = 'positive' THEN 1 ELSE 0 END)
-			FROM ` + x + ` x, specimens s WHERE s.tube_id = x.id AND s.counted = TRUE
-			GROUP BY s.campaign_id, s.region_code ORDER BY s.campaign_id, s.region_code
-			ON CONFLICT (campaign_id, region_code) DO UPDATE SET resulted = coverage.resulted + excluded.resulted,
-			positive = coverage.positive + excluded.positive`
-	})
-	return err
+	if len(w.coverage) == 0 {
+		return nil
+	}
+	param, err := jsonParam(w.coverage)
+	if err != nil {
+		return err
+	}
+	var a storage.Args
+	x := w.s.jsonRows(a.Add(param), jsonCol{"campaign_id", "BIGINT"}, jsonCol{"region_code", "TEXT"}, jsonCol{"resulted", "BIGINT"},
+		jsonCol{"positive", "BIGINT"})
+	_, err = w.tx.ExecContext(ctx, `INSERT INTO coverage (campaign_id, region_code, resulted, positive)
+		SELECT x.campaign_id, x.region_code, x.resulted, x.positive FROM `+x+` x WHERE TRUE
+		ON CONFLICT (campaign_id, region_code) DO UPDATE SET resulted = coverage.resulted + excluded.resulted,
+		positive = coverage.positive + excluded.positive`, a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: count coverage: %w", err)
+	}
+	return nil
 }
 
 // uncountInvalid takes the members of invalid tubes out of coverage: their
