@@ -136,17 +136,13 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
-	format, err := tabular.ParseFormat(q.Get("format"))
-	if err != nil {
-		return err
-	}
 	f, err := h.filter(r.Context(), q)
 	if err != nil {
 		return err
 	}
 	f.Before = 0
 	ctx := r.Context()
-	return h.shell.Export(w, r, "audit-log", "audit", exportColumns, func(write func([]any) error) error {
+	return h.shell.Export(w, r, "audit-log", "audit", exportColumns, func(format tabular.Format, write func([]any) error) error {
 		// Read the first page and record the export before the file starts,
 		// so a failure can still be answered with an error page.
 		items, next, err := h.log.List(ctx, f, exportPage)

@@ -176,14 +176,14 @@ func (s *Service) UserExport(w http.ResponseWriter, r *http.Request) error {
 		{Header: t("auth.password_changed_at"), Kind: tabular.Time},
 		{Header: t("common.created_at"), Kind: tabular.Time},
 	}
-	return s.shell.Export(w, r, "users", t("auth.users.title"), cols, func(write func([]any) error) error {
+	return s.shell.Export(w, r, "users", t("auth.users.title"), cols, func(format tabular.Format, write func([]any) error) error {
 		// The first page checks the filters before the export is recorded
 		// and the file starts.
 		users, next, err := s.ListUsers(ctx, f, "")
 		if err != nil {
 			return err
 		}
-		detail := "format=" + q.Get("format")
+		detail := "format=" + string(format)
 		if f.Q != "" || f.Role != "" {
 			detail += " q=" + strconv.Quote(f.Q) + " role=" + string(f.Role)
 		}

@@ -198,7 +198,7 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request) error {
 		{Header: t("deadlines.col.subject_type")},
 		{Header: t("deadlines.col.subject_id")},
 	}
-	return h.shell.Export(w, r, "deadlines", t("deadlines.title"), cols, func(write func([]any) error) error {
+	return h.shell.Export(w, r, "deadlines", t("deadlines.title"), cols, func(_ tabular.Format, write func([]any) error) error {
 		for {
 			ds, next, err := h.engine.List(r.Context(), f)
 			if err != nil {

@@ -189,19 +189,14 @@ func (h *Handlers) Export(w http.ResponseWriter, r *http.Request) error {
 	if _, err := web.UserWith(r, Roles...); err != nil {
 		return err
 	}
-	v := r.URL.Query()
-	f, err := tabular.ParseFormat(v.Get("format"))
-	if err != nil {
-		return err
-	}
-	q, err := queryFrom(v)
+	q, err := queryFrom(r.URL.Query())
 	if err != nil {
 		return err
 	}
 	lang := locale.FromRequest(r)
 	t := func(key string) string { return h.shell.Catalog.T(lang, key) }
 	cols, row := ExportTable(t)
-	return h.shell.Export(w, r, "people", t("people.title"), cols, func(write func([]any) error) error {
+	return h.shell.Export(w, r, "people", t("people.title"), cols, func(f tabular.Format, write func([]any) error) error {
 		// The registry checks the filters and records the export before the
 		// first row, so a bad filter still gets an error page.
 		return h.reg.Export(r.Context(), q, string(f), func(p Person) error { return write(row(p)) })

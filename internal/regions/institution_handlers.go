@@ -98,7 +98,7 @@ func (h *Handlers) export(w http.ResponseWriter, r *http.Request, f InstitutionF
 		{Header: t("common.created_at"), Kind: tabular.Time},
 	}
 	f.Cursor, f.Limit = "", 1000
-	return h.shell.Export(w, r, "institutions", t("institution.list_title"), cols, func(write func([]any) error) error {
+	return h.shell.Export(w, r, "institutions", t("institution.list_title"), cols, func(_ tabular.Format, write func([]any) error) error {
 		for {
 			items, next, err := h.inst.List(r.Context(), f)
 			if err != nil {

@@ -239,12 +239,7 @@ func (h *Handlers) NotSampledExport(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	v := r.URL.Query()
-	f, err := tabular.ParseFormat(v.Get("format"))
-	if err != nil {
-		return err
-	}
-	q := NotSampledQuery{RegionCode: v.Get("region_code")}
+	q := NotSampledQuery{RegionCode: r.URL.Query().Get("region_code")}
 	lang := locale.FromRequest(r)
 	t := func(key string) string { return h.shell.Catalog.T(lang, key) }
 	cols := []tabular.Column{
@@ -258,7 +253,7 @@ func (h *Handlers) NotSampledExport(w http.ResponseWriter, r *http.Request) erro
 		{Header: t("people.address")},
 		{Header: t("people.tags")},
 	}
-	return h.shell.Export(w, r, "not-sampled", t("screening.coverage.not_sampled_list"), cols, func(write func([]any) error) error {
+	return h.shell.Export(w, r, "not-sampled", t("screening.coverage.not_sampled_list"), cols, func(f tabular.Format, write func([]any) error) error {
 		return h.svc.ExportNotSampled(r.Context(), id, q, string(f), func(p people.Person) error {
 			v := p.Masked()
 			var age any

@@ -458,19 +458,14 @@ func (h *Handlers) RecallsExport(w http.ResponseWriter, r *http.Request) error {
 	if _, err := web.UserWith(r, FollowRoles...); err != nil {
 		return err
 	}
-	v := r.URL.Query()
-	f, err := tabular.ParseFormat(v.Get("format"))
-	if err != nil {
-		return err
-	}
-	q, err := recallQueryFrom(v)
+	q, err := recallQueryFrom(r.URL.Query())
 	if err != nil {
 		return err
 	}
 	lang := locale.FromRequest(r)
 	t := func(key string) string { return h.shell.Catalog.T(lang, key) }
 	cols, row := RecallTable(t)
-	return h.shell.Export(w, r, "recalls", t("screening.recalls.title"), cols, func(write func([]any) error) error {
+	return h.shell.Export(w, r, "recalls", t("screening.recalls.title"), cols, func(f tabular.Format, write func([]any) error) error {
 		return h.svc.ExportRecalls(r.Context(), q, string(f), func(rc Recall) error { return write(row(rc)) })
 	})
 }

@@ -16,14 +16,15 @@ import (
 // people-20260301-0930.csv, stamped in the bureau's time zone), sheet the
 // .xlsx worksheet's name (a translated title), cols the header.
 //
-// rows calls write once per row. The file starts with the first row (or,
+// rows gets the format asked for (checked before rows is called) and
+// calls write once per row. The file starts with the first row (or,
 // for an empty list, after rows returns), so rows can check its filters,
 // read its first page and record the audit entry first: any error before
 // then reaches the caller as usual and Page or API turns it into an error
 // page or problem document. An error once bytes have gone out cannot be
 // reported any more; it is logged and the download ends short (a cut .xlsx
 // does not open, and the audit entry already says what was asked for).
-func (s *Shell) Export(w http.ResponseWriter, r *http.Request, name, sheet string, cols []tabular.Column, rows func(write func(row []any) error) error) error {
+func (s *Shell) Export(w http.ResponseWriter, r *http.Request, name, sheet string, cols []tabular.Column, rows func(f tabular.Format, write func(row []any) error) error) error {
 	f, err := tabular.ParseFormat(r.URL.Query().Get("format"))
 	if err != nil {
 		return err
@@ -42,7 +43,7 @@ func (s *Shell) Export(w http.ResponseWriter, r *http.Request, name, sheet strin
 		tw, err = tabular.NewWriter(out, f, sheet, cols, loc)
 		return err
 	}
-	err = rows(func(row []any) error {
+	err = rows(f, func(row []any) error {
 		if tw == nil {
 			if err := start(); err != nil {
 				return err

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,22 +27,28 @@ func TestExport(t *testing.T) {
 	tests := []struct {
 		name        string
 		format      string
-		rows        func(write func([]any) error) error
+		rows        func(f tabular.Format, write func([]any) error) error
 		wantErr     error
 		wantBody    string // contained in the CSV
 		wantHeaders bool
 	}{
-		{"rows in the bureau zone", "csv", func(w func([]any) error) error { return w([]any{1, at}) }, nil, "1,2026-03-02 00:00:00", true},
-		{"no rows is a header-only file", "csv", func(w func([]any) error) error { return nil }, nil, "ID,at", true},
-		{"error before the first row is returned", "csv", func(w func([]any) error) error { return boom }, boom, "", false},
-		{"unknown format", "pdf", func(w func([]any) error) error { return nil }, apperr.New(apperr.Invalid, ""), "", false},
-		{"error after rows went out ends the file", "csv", func(w func([]any) error) error {
+		{"rows in the bureau zone", "csv", func(_ tabular.Format, w func([]any) error) error { return w([]any{1, at}) }, nil, "1,2026-03-02 00:00:00", true},
+		{"rows get the format asked for", "xlsx", func(f tabular.Format, w func([]any) error) error {
+			if f != tabular.XLSX {
+				return fmt.Errorf("rows got format %q", f)
+			}
+			return nil
+		}, nil, "", true},
+		{"no rows is a header-only file", "csv", func(_ tabular.Format, w func([]any) error) error { return nil }, nil, "ID,at", true},
+		{"error before the first row is returned", "csv", func(_ tabular.Format, w func([]any) error) error { return boom }, boom, "", false},
+		{"unknown format", "pdf", func(_ tabular.Format, w func([]any) error) error { return nil }, apperr.New(apperr.Invalid, ""), "", false},
+		{"error after rows went out ends the file", "csv", func(_ tabular.Format, w func([]any) error) error {
 			if err := w([]any{1, at}); err != nil {
 				return err
 			}
 			return boom
 		}, nil, "1,2026-03-02", true},
-		{"xlsx error before close is still an error", "xlsx", func(w func([]any) error) error {
+		{"xlsx error before close is still an error", "xlsx", func(_ tabular.Format, w func([]any) error) error {
 			if err := w([]any{1, at}); err != nil {
 				return err
 			}
