@@ -107,11 +107,8 @@ func (l *Log) About(ctx context.Context, obj Object, limit int) ([]Item, error) 
 // admin returns the caller if they are a bureau admin, the only role that
 // reads the log.
 func admin(ctx context.Context) (*scope.Principal, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, scope.BureauAdmin)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return nil, err
 	}
 	return p, nil

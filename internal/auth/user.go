@@ -105,11 +105,8 @@ func formatRoles(roles []scope.Role) string {
 // requireAdmin returns the caller if they may manage users: the system or a
 // bureau_admin.
 func requireAdmin(ctx context.Context) (*scope.Principal, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, scope.BureauAdmin)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return nil, err
 	}
 	return p, nil

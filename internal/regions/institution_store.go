@@ -60,11 +60,8 @@ func (s *Institutions) scan(row interface{ Scan(...any) error }) (Institution, e
 // their own region; the parent must be an institution they can see whose
 // region contains the new one's.
 func (s *Institutions) Create(ctx context.Context, in InstitutionInput) (Institution, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, scope.BureauAdmin)
 	if err != nil {
-		return Institution{}, err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return Institution{}, err
 	}
 	if err := in.normalize(s.tree); err != nil {
@@ -100,11 +97,8 @@ func (s *Institutions) Create(ctx context.Context, in InstitutionInput) (Institu
 // Update changes an institution's details. The institution must be in the
 // admin's scope, and so must the region it moves to.
 func (s *Institutions) Update(ctx context.Context, id int64, in InstitutionInput) (Institution, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, scope.BureauAdmin)
 	if err != nil {
-		return Institution{}, err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return Institution{}, err
 	}
 	if err := in.normalize(s.tree); err != nil {
@@ -153,11 +147,8 @@ func (s *Institutions) Update(ctx context.Context, id int64, in InstitutionInput
 // SetActive deactivates an institution (or reactivates it). A deactivated
 // institution keeps its records and users but is no longer offered for new work.
 func (s *Institutions) SetActive(ctx context.Context, id int64, active bool) (Institution, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, scope.BureauAdmin)
 	if err != nil {
-		return Institution{}, err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return Institution{}, err
 	}
 	action := "institution.deactivate"

@@ -77,6 +77,20 @@ func (p *Principal) HasAny(rs ...Role) bool {
 	return false
 }
 
+// Require returns the principal in ctx if it holds one of the roles: the
+// preamble of every store function. Nobody named is Unauthorized, a
+// principal without the roles Forbidden.
+func Require(ctx context.Context, rs ...Role) (*Principal, error) {
+	p, err := FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Require(rs...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // Require returns a Forbidden error unless p holds one of the roles.
 func (p *Principal) Require(rs ...Role) error {
 	if p.HasAny(rs...) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/shaobing/shaobing/internal/apperr"
 	"github.com/shaobing/shaobing/internal/storage"
 )
 
@@ -95,6 +96,20 @@ func TestFromContextFailsClosed(t *testing.T) {
 	got, err := FromContext(WithPrincipal(context.Background(), p))
 	if err != nil || got != p {
 		t.Fatalf("got %v, %v", got, err)
+	}
+}
+
+func TestRequire(t *testing.T) {
+	if _, err := Require(context.Background(), Sampler); apperr.CodeOf(err) != apperr.Unauthorized {
+		t.Fatalf("nobody: %v, want unauthorized", err)
+	}
+	p := &Principal{UserID: 3, Roles: []Role{Lab}}
+	ctx := WithPrincipal(context.Background(), p)
+	if _, err := Require(ctx, Sampler, Inspector); apperr.CodeOf(err) != apperr.Forbidden {
+		t.Fatalf("a lab as sampler: %v, want forbidden", err)
+	}
+	if got, err := Require(ctx, Sampler, Lab); err != nil || got != p {
+		t.Fatalf("a lab as lab: %v, %v", got, err)
 	}
 }
 

@@ -98,11 +98,8 @@ func batchScope(p *scope.Principal, a *storage.Args, alias string) string {
 // again (same code, lab and tubes) returns it unchanged with created false;
 // the code of another batch is a conflict.
 func (s *Service) CreateBatch(ctx context.Context, in NewBatch) (b Batch, created bool, err error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, SampleRoles...)
 	if err != nil {
-		return Batch{}, false, err
-	}
-	if err := p.Require(SampleRoles...); err != nil {
 		return Batch{}, false, err
 	}
 	code, codes, err := checkNewBatch(in)
@@ -315,11 +312,8 @@ func (s *Service) sameBatch(ctx context.Context, tx *sql.Tx, p *scope.Principal,
 // receives it; for anyone else it does not exist. Receiving it again
 // changes nothing.
 func (s *Service) ReceiveBatch(ctx context.Context, code string) (Batch, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ReceiveRoles...)
 	if err != nil {
-		return Batch{}, err
-	}
-	if err := p.Require(ReceiveRoles...); err != nil {
 		return Batch{}, err
 	}
 	if p.InstitutionID == 0 && !p.IsSystem() {
@@ -371,11 +365,8 @@ func (s *Service) ReceiveBatch(ctx context.Context, code string) (Batch, error) 
 // Batch returns a batch in the caller's scope (its point's, or the lab's
 // it was handed to) with its tubes.
 func (s *Service) Batch(ctx context.Context, code string) (Batch, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, TubeRoles...)
 	if err != nil {
-		return Batch{}, err
-	}
-	if err := p.Require(TubeRoles...); err != nil {
 		return Batch{}, err
 	}
 	return s.getBatch(ctx, s.db, p, code)
@@ -433,11 +424,8 @@ type Lab struct {
 // list shows institutions outside the caller's scope on purpose: a sampling
 // point must be able to pick the lab it delivers to.
 func (s *Service) Labs(ctx context.Context) ([]Lab, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, SampleRoles...)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.Require(SampleRoles...); err != nil {
 		return nil, err
 	}
 	var a storage.Args

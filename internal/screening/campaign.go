@@ -99,11 +99,8 @@ func (s *Service) CreateCampaign(ctx context.Context, nc NewCampaign) (Campaign,
 // createCampaign is CreateCampaign with the problems a caller already found
 // in the input (unparsable times), so every bad field is named at once.
 func (s *Service) createCampaign(ctx context.Context, nc NewCampaign, found apperr.Problems) (Campaign, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, PlanRoles...)
 	if err != nil {
-		return Campaign{}, err
-	}
-	if err := p.Require(PlanRoles...); err != nil {
 		return Campaign{}, err
 	}
 	nc, problems := s.normalizeCampaign(p, nc, found)
@@ -258,11 +255,8 @@ func enclosingRegion(codes []string) string {
 
 // Campaign returns one campaign visible to the caller.
 func (s *Service) Campaign(ctx context.Context, id int64) (Campaign, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ViewRoles...)
 	if err != nil {
-		return Campaign{}, err
-	}
-	if err := p.Require(ViewRoles...); err != nil {
 		return Campaign{}, err
 	}
 	return s.campaign(ctx, s.db, p, id)
@@ -368,11 +362,8 @@ func (s *Service) fillCampaignRegions(ctx context.Context, q storage.Querier, li
 // Campaigns returns a page of the campaigns visible to the caller, newest
 // first, and the cursor of the next page ("" on the last).
 func (s *Service) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, string, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ViewRoles...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.Require(ViewRoles...); err != nil {
 		return nil, "", err
 	}
 	if q.Limit == 0 {
@@ -416,11 +407,8 @@ func (s *Service) Campaigns(ctx context.Context, q CampaignQuery) ([]Campaign, s
 // Only a planner whose scope holds the campaign's whole region may close it;
 // closing a closed campaign changes nothing.
 func (s *Service) CloseCampaign(ctx context.Context, id int64) (Campaign, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, PlanRoles...)
 	if err != nil {
-		return Campaign{}, err
-	}
-	if err := p.Require(PlanRoles...); err != nil {
 		return Campaign{}, err
 	}
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {

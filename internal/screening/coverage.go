@@ -83,11 +83,8 @@ type Coverage struct {
 // it never reads specimens. A region outside the caller's scope is not
 // found, so a township user sees only its own township's figures.
 func (s *Service) Coverage(ctx context.Context, campaignID int64, regionCode string) (Coverage, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return Coverage{}, err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return Coverage{}, err
 	}
 	c, err := s.campaign(ctx, s.db, p, campaignID)
@@ -301,11 +298,8 @@ type Dashboard struct {
 
 // Dashboard returns a campaign's figures in a region ("" as for Coverage).
 func (s *Service) Dashboard(ctx context.Context, campaignID int64, regionCode string) (Dashboard, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return Dashboard{}, err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return Dashboard{}, err
 	}
 	c, err := s.campaign(ctx, s.db, p, campaignID)
@@ -391,11 +385,8 @@ func (s *Service) ExportNotSampled(ctx context.Context, campaignID int64, q NotS
 // notSampled streams the not-sampled persons to fn, at most limit (0 for
 // all), after recording action in the audit log.
 func (s *Service) notSampled(ctx context.Context, campaignID int64, q NotSampledQuery, limit int, action, detail string, fn func(people.Person) error) error {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return err
 	}
 	c, err := s.campaign(ctx, s.db, p, campaignID)

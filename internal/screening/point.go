@@ -98,11 +98,8 @@ func (s *Service) CreateSamplingPoint(ctx context.Context, np NewSamplingPoint) 
 // createSamplingPoint is CreateSamplingPoint with the problems a caller
 // already found in the input (a form's unreadable numbers).
 func (s *Service) createSamplingPoint(ctx context.Context, np NewSamplingPoint, found apperr.Problems) (SamplingPoint, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, PlanRoles...)
 	if err != nil {
-		return SamplingPoint{}, err
-	}
-	if err := p.Require(PlanRoles...); err != nil {
 		return SamplingPoint{}, err
 	}
 	np, problems := s.normalizePoint(p, np, found)
@@ -308,11 +305,8 @@ func (s *Service) scanPoint(row interface{ Scan(...any) error }) (SamplingPoint,
 
 // SamplingPoint returns one point in the caller's scope.
 func (s *Service) SamplingPoint(ctx context.Context, id int64) (SamplingPoint, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ViewRoles...)
 	if err != nil {
-		return SamplingPoint{}, err
-	}
-	if err := p.Require(ViewRoles...); err != nil {
 		return SamplingPoint{}, err
 	}
 	return s.samplingPoint(ctx, s.db, p, id)
@@ -348,11 +342,8 @@ type pointCursor struct {
 // SamplingPoints returns a page of the points in the caller's scope, by
 // region, and the cursor of the next page ("" on the last).
 func (s *Service) SamplingPoints(ctx context.Context, q PointQuery) ([]SamplingPoint, string, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ViewRoles...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.Require(ViewRoles...); err != nil {
 		return nil, "", err
 	}
 	if q.Limit == 0 {
@@ -406,11 +397,8 @@ const maxSamplerPoints = 1000
 // in the caller's scope — an institution-scoped sampler's own point, a
 // bureau admin's points in their region. Newest campaign first.
 func (s *Service) SamplerPoints(ctx context.Context) ([]SamplerPoint, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, SampleRoles...)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.Require(SampleRoles...); err != nil {
 		return nil, err
 	}
 	var a storage.Args

@@ -156,11 +156,8 @@ func validRecallState(st RecallState) bool {
 // is worked in, and the cursor of the next page ("" on the last). The
 // search is audited, as a read of personal data.
 func (s *Service) Recalls(ctx context.Context, q RecallQuery) ([]Recall, string, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return nil, "", err
 	}
 	if q.Limit == 0 {
@@ -201,11 +198,8 @@ func (s *Service) Recalls(ctx context.Context, q RecallQuery) ([]Recall, string,
 // ignored), in calling-list order. It is audited before any row is read,
 // so nothing leaves unrecorded.
 func (s *Service) ExportRecalls(ctx context.Context, q RecallQuery, format string, fn func(Recall) error) error {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return err
 	}
 	var a storage.Args
@@ -251,11 +245,8 @@ func (s *Service) eachRecall(ctx context.Context, p *scope.Principal, where []st
 // sampling. Notifying them again changes nothing; once they have been
 // sampled again it is a conflict.
 func (s *Service) NotifyRecall(ctx context.Context, id int64) (Recall, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return Recall{}, err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return Recall{}, err
 	}
 	var r Recall

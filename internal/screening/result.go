@@ -264,11 +264,8 @@ func (s *Service) ImportResults(ctx context.Context, src io.Reader, f tabular.Fo
 // resultCaller returns the principal recording results (one of
 // ResultRoles), the time and the bureau's zone local test times are in.
 func (s *Service) resultCaller(ctx context.Context) (*scope.Principal, time.Time, *time.Location, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ResultRoles...)
 	if err != nil {
-		return nil, time.Time{}, nil, err
-	}
-	if err := p.Require(ResultRoles...); err != nil {
 		return nil, time.Time{}, nil, err
 	}
 	loc, err := s.settings.Location(ctx)

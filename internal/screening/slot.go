@@ -81,11 +81,8 @@ func (s *Service) CreateSlot(ctx context.Context, campaignID int64, ns NewSlot) 
 // createSlot is CreateSlot with the problems a caller already found in the
 // input (unparsable times), so every bad field is named at once.
 func (s *Service) createSlot(ctx context.Context, campaignID int64, ns NewSlot, found apperr.Problems) (Slot, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, PlanRoles...)
 	if err != nil {
-		return Slot{}, err
-	}
-	if err := p.Require(PlanRoles...); err != nil {
 		return Slot{}, err
 	}
 	ns, problems := s.normalizeSlot(p, ns, found)
@@ -218,11 +215,8 @@ func (s *Service) slot(ctx context.Context, q storage.Querier, p *scope.Principa
 // Slots returns a page of a campaign's slots visible to the caller, in time
 // order, and the cursor of the next page ("" on the last).
 func (s *Service) Slots(ctx context.Context, campaignID int64, q SlotQuery) ([]Slot, string, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ViewRoles...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.Require(ViewRoles...); err != nil {
 		return nil, "", err
 	}
 	if _, err := s.campaign(ctx, s.db, p, campaignID); err != nil {
@@ -265,11 +259,8 @@ func (s *Service) Slots(ctx context.Context, campaignID int64, q SlotQuery) ([]S
 
 // DeleteSlot removes a slot of a point in the caller's scope and returns it.
 func (s *Service) DeleteSlot(ctx context.Context, id int64) (Slot, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, PlanRoles...)
 	if err != nil {
-		return Slot{}, err
-	}
-	if err := p.Require(PlanRoles...); err != nil {
 		return Slot{}, err
 	}
 	var sl Slot
@@ -312,11 +303,8 @@ const maxNoticeSlots = 1000
 // PointNotice returns the notice of a point in the caller's scope, for the
 // villages in regionCode's subtree ("" for all).
 func (s *Service) PointNotice(ctx context.Context, pointID int64, regionCode string) (Notice, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ViewRoles...)
 	if err != nil {
-		return Notice{}, err
-	}
-	if err := p.Require(ViewRoles...); err != nil {
 		return Notice{}, err
 	}
 	sp, err := s.samplingPoint(ctx, s.db, p, pointID)
@@ -412,11 +400,8 @@ const maxPlanPoints = 5000
 // scope ("" for the narrower of the caller's region and the campaign's):
 // residents from the coverage counters, points from the campaign's points.
 func (s *Service) Plan(ctx context.Context, campaignID int64, regionCode string) (Plan, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
-		return Plan{}, err
-	}
-	if err := p.Require(FollowRoles...); err != nil {
 		return Plan{}, err
 	}
 	c, err := s.campaign(ctx, s.db, p, campaignID)

@@ -105,11 +105,8 @@ func (s *Service) RegisterSpecimen(ctx context.Context, in NewSpecimen) (Registe
 // lock: its fields, the person's ID and phone, the point, the campaign and
 // the caller's scope.
 func (s *Service) prepare(ctx context.Context, in NewSpecimen) (registration, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, SampleRoles...)
 	if err != nil {
-		return registration{}, err
-	}
-	if err := p.Require(SampleRoles...); err != nil {
 		return registration{}, err
 	}
 	var problems apperr.Problems

@@ -190,11 +190,8 @@ func (s *Service) getTube(ctx context.Context, q storage.Querier, p *scope.Princ
 // was handed to both see every member. The read is audited (it shows
 // personal data, masked), a miss too.
 func (s *Service) Tube(ctx context.Context, code string) (Tube, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, TubeRoles...)
 	if err != nil {
-		return Tube{}, err
-	}
-	if err := p.Require(TubeRoles...); err != nil {
 		return Tube{}, err
 	}
 	t, err := s.getTube(ctx, s.db, p, code, false)
@@ -370,11 +367,8 @@ func (s *Service) ReportTube(ctx context.Context, code string) (Tube, error) {
 // changeTube runs change on the tube of the code, read in the caller's
 // scope and locked, in one transaction, for a caller holding one of roles.
 func (s *Service) changeTube(ctx context.Context, roles []scope.Role, code string, change func(tx *sql.Tx, p *scope.Principal, t *Tube) error) (Tube, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, roles...)
 	if err != nil {
-		return Tube{}, err
-	}
-	if err := p.Require(roles...); err != nil {
 		return Tube{}, err
 	}
 	var t Tube
@@ -408,11 +402,8 @@ type tubeCursor struct {
 // a lab's tubes in transit to it or received, a point's sealed tubes
 // waiting for handover. The list shows no personal data.
 func (s *Service) Tubes(ctx context.Context, q TubeQuery) ([]Tube, string, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, TubeRoles...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.Require(TubeRoles...); err != nil {
 		return nil, "", err
 	}
 	if q.Limit == 0 {
@@ -481,11 +472,8 @@ type PositiveQuery struct {
 // positive-report deadlines, which exist exactly for those tubes, so it
 // never scans the campaign's negative tubes.
 func (s *Service) PositiveTubes(ctx context.Context, q PositiveQuery) ([]PositiveTube, string, error) {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, ReportRoles...)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := p.Require(ReportRoles...); err != nil {
 		return nil, "", err
 	}
 	if q.Limit == 0 {

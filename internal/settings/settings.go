@@ -344,11 +344,8 @@ func (s *Store) Set(ctx context.Context, name, value string) error {
 // as the field name — and then writes the changed ones in one transaction,
 // with one audit entry each. Only bureau administrators may change settings.
 func (s *Store) SetAll(ctx context.Context, values map[string]string) error {
-	p, err := scope.FromContext(ctx)
+	p, err := scope.Require(ctx, scope.BureauAdmin)
 	if err != nil {
-		return err
-	}
-	if err := p.Require(scope.BureauAdmin); err != nil {
 		return err
 	}
 	// Settings hold for the whole installation, so changing them needs a
