@@ -574,14 +574,14 @@ func (w *resultWriter) changed(results ...Result) []resultChange {
 	return out
 }
 
-// tubesParam encodes the changes' tube ids, results and Ct values for
+// tubeRows are the changes' tube ids, results and Ct values as rows for
 // jsonRows(tubeParamCols...).
-func tubesParam(changes []resultChange) (string, error) {
+func tubeRows(changes []resultChange) []any {
 	rows := make([]any, len(changes))
 	for i, c := range changes {
 		rows[i] = []any{c.tube.id, string(c.row.result), nullFloat(c.row.ct1), nullFloat(c.row.ct2), c.row.tested, c.tube.capacity}
 	}
-	return jsonParam(rows)
+	return rows
 }
 
 var tubeParamCols = []jsonCol{{"id", "BIGINT"}, {"result", "TEXT"}, {"ct1", "DOUBLE PRECISION"}, {"ct2", "DOUBLE PRECISION"},
@@ -599,12 +599,18 @@ func (w *resultWriter) exec(ctx context.Context, what string, changes []resultCh
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	param, err := tubesParam(changes)
+	return w.execRows(ctx, what, tubeRows(changes), tubeParamCols, query)
+}
+
+// execRows runs one statement over rows as the JSON rows x with columns
+// cols, and returns how many rows it changed.
+func (w *resultWriter) execRows(ctx context.Context, what string, rows []any, cols []jsonCol, query func(x string, a *storage.Args) string) (int64, error) {
+	param, err := jsonParam(rows)
 	if err != nil {
 		return 0, err
 	}
 	var a storage.Args
-	x := w.s.jsonRows(a.Add(param), tubeParamCols...)
+	x := w.s.jsonRows(a.Add(param), cols...)
 	res, err := w.tx.ExecContext(ctx, query(x, &a), a.Values()...)
 	if err != nil {
 		return 0, fmt.Errorf("screening: %s: %w", what, err)
@@ -661,20 +667,13 @@ func (w *resultWriter) countTurnaround(ctx context.Context) error {
 	for i, k := range keys {
 		rows[i] = []any{k.campaignID, k.region, k.bucket, counts[k]}
 	}
-	param, err := jsonParam(rows)
-	if err != nil {
-		return err
-	}
-	var a storage.Args
-	x := w.s.jsonRows(a.Add(param), jsonCol{"campaign_id", "BIGINT"}, jsonCol{"region_code", "TEXT"}, jsonCol{"bucket", "INTEGER"},
-		jsonCol{"tubes", "BIGINT"})
-	_, err = w.tx.ExecContext(ctx, `INSERT INTO turnaround (campaign_id, region_code, bucket, tubes)
-		SELECT x.campaign_id, x.region_code, x.bucket, x.tubes FROM `+x+` x WHERE x.tubes > 0
-		ON CONFLICT (campaign_id, region_code, bucket) DO UPDATE SET tubes = turnaround.tubes + excluded.tubes`, a.Values()...)
-	if err != nil {
-		return fmt.Errorf("screening: count turnaround: %w", err)
-	}
-	return nil
+	cols := []jsonCol{{"campaign_id", "BIGINT"}, {"region_code", "TEXT"}, {"bucket", "INTEGER"}, {"tubes", "BIGINT"}}
+	_, err := w.execRows(ctx, "count turnaround", rows, cols, func(x string, _ *storage.Args) string {
+		return `INSERT INTO turnaround (campaign_id, region_code, bucket, tubes)
+			SELECT x.campaign_id, x.region_code, x.bucket, x.tubes FROM ` + x + ` x WHERE x.tubes > 0
+			ON CONFLICT (campaign_id, region_code, bucket) DO UPDATE SET tubes = turnaround.tubes + excluded.tubes`
+	})
+	return err
 }
 
 // tallyCoverage counts, per campaign and residence, the counted members
@@ -687,7 +686,7 @@ func (w *resultWriter) tallyCoverage(ctx context.Context) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	param, err := tubesParam(changes)
+	param, err := jsonParam(tubeRows(changes))
 	if err != nil {
 		return err
 	}
@@ -714,21 +713,14 @@ func (w *resultWriter) countCoverage(ctx context.Context) error {
 	if len(w.coverage) == 0 {
 		return nil
 	}
-	param, err := jsonParam(w.coverage)
-	if err != nil {
-		return err
-	}
-	var a storage.Args
-	x := w.s.jsonRows(a.Add(param), jsonCol{"campaign_id", "BIGINT"}, jsonCol{"region_code", "TEXT"}, jsonCol{"resulted", "BIGINT"},
-		jsonCol{"positive", "BIGINT"})
-	_, err = w.tx.ExecContext(ctx, `INSERT INTO coverage (campaign_id, region_code, resulted, positive)
-		SELECT x.campaign_id, x.region_code, x.resulted, x.positive FROM `+x+` x WHERE TRUE
-		ON CONFLICT (campaign_id, region_code) DO UPDATE SET resulted = coverage.resulted + excluded.resulted,
-		positive = coverage.positive + excluded.positive`, a.Values()...)
-	if err != nil {
-		return fmt.Errorf("screening: count coverage: %w", err)
-	}
-	return nil
+	cols := []jsonCol{{"campaign_id", "BIGINT"}, {"region_code", "TEXT"}, {"resulted", "BIGINT"}, {"positive", "BIGINT"}}
+	_, err := w.execRows(ctx, "count coverage", w.coverage, cols, func(x string, _ *storage.Args) string {
+		return `INSERT INTO coverage (campaign_id, region_code, resulted, positive)
+			SELECT x.campaign_id, x.region_code, x.resulted, x.positive FROM ` + x + ` x WHERE TRUE
+			ON CONFLICT (campaign_id, region_code) DO UPDATE SET resulted = coverage.resulted + excluded.resulted,
+			positive = coverage.positive + excluded.positive`
+	})
+	return err
 }
 
 // uncountInvalid takes the members of invalid tubes out of coverage: their
