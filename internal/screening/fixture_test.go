@@ -3,6 +3,8 @@ package screening
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -171,6 +173,41 @@ func residentID(seq int) string {
 }
 
 // count returns the number of rows of a table.
+// checkCountedRegions checks that each tube's counted_regions lists the
+// residences of exactly its specimens counted in coverage: the results path
+// counts a tube's members from that list, not from the specimens.
+func (f *fixture) checkCountedRegions() {
+	f.t.Helper()
+	type tube struct {
+		id      int64
+		counted string
+	}
+	tubes, err := storage.Query(context.Background(), f.db, func(r storage.Scanner) (tube, error) {
+		var t tube
+		return t, r.Scan(&t.id, &t.counted)
+	}, "SELECT id, counted_regions FROM tubes ORDER BY id")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, t := range tubes {
+		want, err := storage.Query(context.Background(), f.db, func(r storage.Scanner) (string, error) {
+			var region string
+			return region, r.Scan(&region)
+		}, "SELECT region_code FROM specimens WHERE tube_id = $1 AND counted = TRUE ORDER BY region_code", t.id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		got := strings.Fields(t.counted)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			f.t.Errorf("tube %d: counted_regions %q, counted specimens live in %q", t.id, got, want)
+		}
+	}
+	if len(tubes) == 0 {
+		f.t.Error("no tubes to check")
+	}
+}
+
 func (f *fixture) count(table string) int {
 	f.t.Helper()
 	var n int

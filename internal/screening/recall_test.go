@@ -235,6 +235,7 @@ func TestRecallThroughResample(t *testing.T) {
 	if got := states(); got[RecallResulted] != 5 {
 		t.Fatalf("after the resamples' results: %v", got)
 	}
+	f.checkCountedRegions() // the invalid tube's list emptied, the resamples' filled
 	// The invalid tube's villageA member counts as resulted through the
 	// specimen that took their place; the positive tube's did already.
 	if _, resultedA, _ := counters(f, c, villageA); resultedA != resultedA0+1 {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -419,6 +420,9 @@ type resultTube struct {
 	result                        Result
 	capacity, members             int
 	firstSampledAt                int64
+	// countedRegions is the residence of each member counted in
+	// coverage, space-separated (tubes.counted_regions).
+	countedRegions string
 }
 
 // resultChange is one tube getting its result in this chunk.
@@ -522,7 +526,8 @@ func (s *Service) lockResultTubes(ctx context.Context, tx *sql.Tx, p *scope.Prin
 	}
 	// CROSS JOIN keeps SQLite looking the tubes up by code, one by one,
 	// rather than scanning a lab's tubes (its index on lab_id) for them.
-	query := `SELECT t.id, t.code, t.campaign_id, t.institution_id, t.region_code, t.state, t.result, t.capacity, t.members, t.first_sampled_at
+	query := `SELECT t.id, t.code, t.campaign_id, t.institution_id, t.region_code, t.state, t.result, t.capacity, t.members, t.first_sampled_at,
+		t.counted_regions
 		FROM ` + s.jsonRows(a.Add(param), jsonCol{"code", "TEXT"}) + ` x CROSS JOIN tubes t
 		WHERE t.code = x.code AND ` + tubeScope(p, &a, "t") + " ORDER BY t.code"
 	if s.db.Dialect == storage.Postgres {
@@ -538,7 +543,7 @@ func (s *Service) lockResultTubes(ctx context.Context, tx *sql.Tx, p *scope.Prin
 		t := &resultTube{}
 		var result sql.NullString
 		if err := res.Scan(&t.id, &t.code, &t.campaignID, &t.institutionID, &t.region, &t.state, &result, &t.capacity, &t.members,
-			&t.firstSampledAt); err != nil {
+			&t.firstSampledAt, &t.countedRegions); err != nil {
 			return nil, fmt.Errorf("screening: read tubes to result: %w", err)
 		}
 		t.result = Result(result.String)
@@ -626,6 +631,7 @@ func (w *resultWriter) execRows(ctx context.Context, what string, rows []any, co
 func (w *resultWriter) updateTubes(ctx context.Context) error {
 	_, err := w.exec(ctx, "record results", w.changes, func(x string, a *storage.Args) string {
 		return `UPDATE tubes SET state = 'resulted', result = x.result, ct_orf1ab = x.ct1, ct_n = x.ct2, tested_at = x.tested,
+			counted_regions = CASE WHEN x.result = 'invalid' THEN '' ELSE tubes.counted_regions END,
 			resulted_at = ` + a.Add(storage.Millis(w.now)) + `, resulted_by = ` + a.Add(actorID(w.p)) + `
 			FROM ` + x + ` x WHERE tubes.id = x.id`
 	})
@@ -677,31 +683,31 @@ func (w *resultWriter) countTurnaround(ctx context.Context) error {
 }
 
 // tallyCoverage counts, per campaign and residence, the counted members
-// of the tubes with a result (not invalid) and those of positive tubes. It
-// is the chunk's one join over specimens and takes no lock, so it runs
-// early; countCoverage adds the tally to the shared counter rows at the
-// end, where concurrent chunks wait on one another.
-func (w *resultWriter) tallyCoverage(ctx context.Context) error {
-	changes := w.changed(Negative, Positive, Suspicious)
-	if len(changes) == 0 {
-		return nil
+// of the tubes with a result (not invalid) and those of positive tubes,
+// from the residences the tubes list: no join over specimens.
+// countCoverage adds the tally to the shared counter rows at the end,
+// where concurrent chunks wait on one another.
+func (w *resultWriter) tallyCoverage(context.Context) error {
+	type tally struct{ resulted, positive int }
+	counts := make(map[coverageKey]*tally)
+	for _, c := range w.changed(Negative, Positive, Suspicious) {
+		for _, region := range strings.Fields(c.tube.countedRegions) {
+			k := coverageKey{c.tube.campaignID, region}
+			if counts[k] == nil {
+				counts[k] = &tally{}
+			}
+			counts[k].resulted++
+			if c.row.result == Positive {
+				counts[k].positive++
+			}
+		}
 	}
-	param, err := jsonParam(tubeRows(changes))
-	if err != nil {
-		return err
-	}
-	var a storage.Args
-	x := w.s.jsonRows(a.Add(param), tubeParamCols...)
-	w.coverage, err = storage.Query(ctx, w.tx, func(r storage.Scanner) (any, error) {
-		var campaignID, resulted, positive int64
-		var region string
-		err := r.Scan(&campaignID, &region, &resulted, &positive)
-		return []any{campaignID, region, resulted, positive}, err
-	}, `SELECT s.campaign_id, s.region_code, COUNT(*), SUM(CASE WHEN x.result = 'positive' THEN 1 ELSE 0 END)
-		FROM `+x+` x, specimens s WHERE s.tube_id = x.id AND s.counted = TRUE
-		GROUP BY s.campaign_id, s.region_code ORDER BY s.campaign_id, s.region_code`, a.Values()...)
-	if err != nil {
-		return fmt.Errorf("screening: tally coverage: %w", err)
+	keys := slices.SortedFunc(maps.Keys(counts), func(x, y coverageKey) int {
+		return cmp.Or(cmp.Compare(x.campaignID, y.campaignID), strings.Compare(x.region, y.region))
+	})
+	w.coverage = make([]any, len(keys))
+	for i, k := range keys {
+		w.coverage[i] = []any{k.campaignID, k.region, counts[k].resulted, counts[k].positive}
 	}
 	return nil
 }

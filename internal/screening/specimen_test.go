@@ -241,6 +241,7 @@ func TestRegisterConcurrently(t *testing.T) {
 	if err := f.db.QueryRow("SELECT COUNT(*) FROM audit_log WHERE action = 'specimen.create' AND username = 'sampler_a'").Scan(&audited); err != nil || audited != 300 {
 		t.Errorf("%d specimen audit entries (%v), want 300", audited, err)
 	}
+	f.checkCountedRegions()
 }
 
 // TestRegisterOverlappingBatches registers tubes the way a queue of
@@ -288,6 +289,7 @@ func TestRegisterOverlappingBatches(t *testing.T) {
 	if tubes != n/10 || sealed != n/10 || f.count("specimens") != n {
 		t.Errorf("tubes %d (%d full and sealed), specimens %d; want %d, %d, %d", tubes, sealed, f.count("specimens"), n/10, n/10, n)
 	}
+	f.checkCountedRegions()
 }
 
 func TestRegisterCoverageCounts(t *testing.T) {
@@ -331,6 +333,7 @@ func TestRegisterCoverageCounts(t *testing.T) {
 	if err := f.db.QueryRow("SELECT COUNT(*) FROM specimens WHERE counted").Scan(&counted); err != nil || counted != 4 {
 		t.Errorf("%d counted specimens (%v), want 4", counted, err)
 	}
+	f.checkCountedRegions()
 }
 
 func TestRegisterMarksRecallResampled(t *testing.T) {

@@ -645,8 +645,16 @@ func (b *regBatch) markResampled(ctx context.Context) error {
 	return nil
 }
 
-// updateTubes writes the tubes' new fill (and seal) in one statement.
+// updateTubes writes the tubes' new fill (and seal) in one statement, and
+// appends the residences of their members counted in coverage (the
+// results path counts a tube's members from them).
 func (b *regBatch) updateTubes(ctx context.Context) error {
+	counted := make(map[*tubeRow]string)
+	for i, it := range b.items {
+		if r := b.rows[i]; b.live(i) && r.counted {
+			counted[r.tube] += it.person.RegionCode + " "
+		}
+	}
 	a := b.s.db.Dialect.BulkArgs()
 	var values []string
 	for _, t := range b.tubes {
@@ -655,14 +663,15 @@ func (b *regBatch) updateTubes(ctx context.Context) error {
 		}
 		sealedAt := sql.NullInt64{Int64: b.at, Valid: t.sealed}
 		values = append(values, "(CAST("+a.Add(t.id)+" AS BIGINT), CAST("+a.Add(t.members)+" AS INTEGER), CAST("+
-			a.Add(string(t.state))+" AS TEXT), CAST("+a.Add(sealedAt)+" AS BIGINT), CAST("+a.Add(t.firstSampledAt)+" AS BIGINT))")
+			a.Add(string(t.state))+" AS TEXT), CAST("+a.Add(sealedAt)+" AS BIGINT), CAST("+a.Add(t.firstSampledAt)+" AS BIGINT), CAST("+
+			a.Add(counted[t])+" AS TEXT))")
 	}
 	if len(values) == 0 {
 		return nil
 	}
-	_, err := b.tx.ExecContext(ctx, `WITH v (id, members, state, sealed_at, first_sampled_at) AS (VALUES `+strings.Join(values, ", ")+`)
+	_, err := b.tx.ExecContext(ctx, `WITH v (id, members, state, sealed_at, first_sampled_at, counted) AS (VALUES `+strings.Join(values, ", ")+`)
 		UPDATE tubes SET members = v.members, state = v.state, sealed_at = COALESCE(tubes.sealed_at, v.sealed_at),
-		first_sampled_at = v.first_sampled_at FROM v WHERE tubes.id = v.id`, a.Values()...)
+		first_sampled_at = v.first_sampled_at, counted_regions = tubes.counted_regions || v.counted FROM v WHERE tubes.id = v.id`, a.Values()...)
 	if err != nil {
 		return fmt.Errorf("screening: update tubes: %w", err)
 	}

@@ -24,7 +24,8 @@ type seeded struct {
 
 // seedTube inserts a tube of the given capacity at a point, with one
 // specimen per member (a new person living in that region), counted in
-// coverage like a first registration: campaign_persons and coverage.sampled.
+// coverage like a first registration: campaign_persons, coverage.sampled and
+// the tube's counted_regions.
 // Members are sampled from three hours before the clock, a minute apart; a
 // full tube is sealed, others stay open.
 func seedTube(f *fixture, campaignID, pointID int64, code string, capacity int, members ...string) seeded {
@@ -40,9 +41,13 @@ func seedTube(f *fixture, campaignID, pointID int64, code string, capacity int, 
 		state, sealed = TubeSealed, storage.Millis(first.Add(time.Hour))
 	}
 	out := seeded{code: code}
+	counted := ""
+	for _, home := range members {
+		counted += home + " "
+	}
 	err := f.db.QueryRow(`INSERT INTO tubes (code, campaign_id, sampling_point_id, institution_id, region_code, capacity, members, state,
-		opened_at, first_sampled_at, sealed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) RETURNING id`,
-		code, campaignID, pointID, inst, region, capacity, len(members), string(state), storage.Millis(first), sealed).Scan(&out.id)
+		opened_at, first_sampled_at, sealed_at, counted_regions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11) RETURNING id`,
+		code, campaignID, pointID, inst, region, capacity, len(members), string(state), storage.Millis(first), sealed, counted).Scan(&out.id)
 	if err != nil {
 		f.t.Fatalf("seed %s: insert tube: %v", code, err)
 	}
