@@ -495,7 +495,7 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 	// concurrent writers — other labs' chunks, registration batches — wait
 	// for them as briefly as possible.
 	for _, step := range []func(context.Context) error{
-		w.tallyCoverage, w.updateTubes, w.uncountInvalid, w.recall, w.preliminaryPositives, w.openDeadlines, w.resultResampled,
+		w.updateTubes, w.uncountInvalid, w.recall, w.preliminaryPositives, w.openDeadlines, w.resultResampled,
 		w.countTurnaround, w.countCoverage, w.record,
 	} {
 		if err := step(ctx); err != nil {
@@ -563,9 +563,6 @@ type resultWriter struct {
 	changes []resultChange
 	now     time.Time
 	recalls int
-	// coverage is tallyCoverage's rows for countCoverage: campaign id,
-	// region code, resulted, positive.
-	coverage []any
 }
 
 // changed returns the changes whose result is one of results.
@@ -682,12 +679,13 @@ func (w *resultWriter) countTurnaround(ctx context.Context) error {
 	return err
 }
 
-// tallyCoverage counts, per campaign and residence, the counted members
-// of the tubes with a result (not invalid) and those of positive tubes,
-// from the residences the tubes list: no join over specimens.
-// countCoverage adds the tally to the shared counter rows at the end,
-// where concurrent chunks wait on one another.
-func (w *resultWriter) tallyCoverage(context.Context) error {
+// countCoverage adds the counted members of the tubes with a result (not
+// invalid) to resulted, and those of positive tubes to positive, per
+// campaign and residence, in key order. The residences come from the tube
+// rows (counted_regions), so no specimen is read. (WHERE TRUE: SQLite
+// reads "FROM x ON" as the start of a join unless the SELECT has a WHERE
+// before ON CONFLICT.)
+func (w *resultWriter) countCoverage(ctx context.Context) error {
 	type tally struct{ resulted, positive int }
 	counts := make(map[coverageKey]*tally)
 	for _, c := range w.changed(Negative, Positive, Suspicious) {
@@ -702,25 +700,18 @@ func (w *resultWriter) tallyCoverage(context.Context) error {
 			}
 		}
 	}
+	if len(counts) == 0 {
+		return nil
+	}
 	keys := slices.SortedFunc(maps.Keys(counts), func(x, y coverageKey) int {
 		return cmp.Or(cmp.Compare(x.campaignID, y.campaignID), strings.Compare(x.region, y.region))
 	})
-	w.coverage = make([]any, len(keys))
+	rows := make([]any, len(keys))
 	for i, k := range keys {
-		w.coverage[i] = []any{k.campaignID, k.region, counts[k].resulted, counts[k].positive}
-	}
-	return nil
-}
-
-// countCoverage adds tallyCoverage's counts to the coverage counters, in
-// key order. (WHERE TRUE: SQLite reads "FROM x ON" as the start of a join
-// unless the SELECT has a WHERE before ON CONFLICT.)
-func (w *resultWriter) countCoverage(ctx context.Context) error {
-	if len(w.coverage) == 0 {
-		return nil
+		rows[i] = []any{k.campaignID, k.region, counts[k].resulted, counts[k].positive}
 	}
 	cols := []jsonCol{{"campaign_id", "BIGINT"}, {"region_code", "TEXT"}, {"resulted", "BIGINT"}, {"positive", "BIGINT"}}
-	_, err := w.execRows(ctx, "count coverage", w.coverage, cols, func(x string, _ *storage.Args) string {
+	_, err := w.execRows(ctx, "count coverage", rows, cols, func(x string, _ *storage.Args) string {
 		return `INSERT INTO coverage (campaign_id, region_code, resulted, positive)
 			SELECT x.campaign_id, x.region_code, x.resulted, x.positive FROM ` + x + ` x WHERE TRUE
 			ON CONFLICT (campaign_id, region_code) DO UPDATE SET resulted = coverage.resulted + excluded.resulted,
