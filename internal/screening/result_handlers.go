@@ -13,6 +13,7 @@ import (
 	"github.com/shaobing/shaobing/internal/locale"
 	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/regions"
+	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/tabular"
 	"github.com/shaobing/shaobing/internal/web"
 )
@@ -150,7 +151,11 @@ func (h *Handlers) labTubes(r *http.Request, d *labPage) error {
 	if err != nil {
 		return err
 	}
-	tubes, next, err := h.svc.Tubes(r.Context(), TubeQuery{States: []TubeState{d.State}, Cursor: v.Get("cursor"), Limit: limit})
+	q := TubeQuery{States: []TubeState{d.State}, Cursor: v.Get("cursor"), Limit: limit}
+	if p, err := web.User(r); err == nil && p.HasAny(scope.Lab) {
+		q.LabID = p.InstitutionID // a lab's own tubes (0, no filter, for a lab role without an institution)
+	}
+	tubes, next, err := h.svc.Tubes(r.Context(), q)
 	if err != nil {
 		return err
 	}

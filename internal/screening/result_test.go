@@ -531,7 +531,9 @@ func BenchmarkRecordResults(b *testing.B) {
 	b.Run("positive-day", func(b *testing.B) { benchmarkRecordResults(b, resultBench{tubes: 25000, positiveEvery: 1}) })
 	// A fifth of the million, over 2 million specimens: does the
 	// rate hold as the tables grow? (Seeding takes a while; run it alone.)
-	b.Run("large", func(b *testing.B) { benchmarkRecordResults(b, resultBench{tubes: 200000, positiveEvery: 1000, csv: true}) })
+	b.Run("large", func(b *testing.B) {
+		benchmarkRecordResults(b, resultBench{tubes: 200000, positiveEvery: 1000, csv: true})
+	})
 	// The target: 1,000,000 results in one CSV file through the
 	// import (parse, check, record), over 10 million specimens, ≤ 30 s on
 	// PostgreSQL. Seeding takes minutes and gigabytes, so it runs only when
@@ -852,6 +854,12 @@ func TestResultsAPI(t *testing.T) {
 	var tubes tubeListJSON
 	if status, body, _ := send(t, srv, "lab", "GET", "/api/v1/tubes?state=received", "", "", &tubes); status != 200 || len(tubes.Items) != 3 {
 		t.Fatalf("lab's received tubes: %d %s", status, body)
+	}
+	if status, body, _ := send(t, srv, "lab", "GET", fmt.Sprintf("/api/v1/tubes?state=received&lab_id=%d", f.labID), "", "", &tubes); status != 200 || len(tubes.Items) != 3 {
+		t.Fatalf("lab's received tubes by lab_id: %d %s", status, body)
+	}
+	if status, body, _ := send(t, srv, "lab", "GET", "/api/v1/tubes?lab_id=x1", "", "", nil); status != 422 || !strings.Contains(body, "lab_id") {
+		t.Fatalf("malformed lab_id: %d %s", status, body)
 	}
 
 	// The lab results them: a list, a file, one tube.

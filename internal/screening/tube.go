@@ -389,8 +389,14 @@ func (s *Service) changeTube(ctx context.Context, roles []scope.Role, code strin
 type TubeQuery struct {
 	States          []TubeState // any of these; all states when empty
 	SamplingPointID int64       // 0 for every point in scope
-	Cursor          string
-	Limit           int // 1..500; 100 when 0
+	// LabID, when set, keeps the tubes handed to that lab. A lab's own
+	// list sets it: its scope (its points' tubes or those handed to it)
+	// is an OR that the databases answer by reading every tube the lab
+	// ever had and sorting them, while lab_id alone walks tubes_lab
+	// (lab_id, id) newest first and stops at the page's end.
+	LabID  int64
+	Cursor string
+	Limit  int // 1..500; 100 when 0
 }
 
 // tubeCursor is the position of the last tube of a page.
@@ -426,6 +432,9 @@ func (s *Service) Tubes(ctx context.Context, q TubeQuery) ([]Tube, string, error
 	}
 	if q.SamplingPointID != 0 {
 		where = append(where, "t.sampling_point_id = "+a.Add(q.SamplingPointID))
+	}
+	if q.LabID != 0 {
+		where = append(where, "t.lab_id = "+a.Add(q.LabID))
 	}
 	var after tubeCursor
 	if err := web.DecodeCursor(q.Cursor, &after); err != nil {

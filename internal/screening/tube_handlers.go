@@ -129,7 +129,7 @@ type tubeListJSON struct {
 }
 
 // tubeQueryFrom reads the tube list filters: state (repeatable),
-// sampling_point_id, cursor and limit.
+// sampling_point_id, lab_id, cursor and limit.
 func tubeQueryFrom(v url.Values) (TubeQuery, error) {
 	q := TubeQuery{Cursor: v.Get("cursor")}
 	var err error
@@ -146,6 +146,11 @@ func tubeQueryFrom(v url.Values) (TubeQuery, error) {
 	if s := v.Get("sampling_point_id"); s != "" {
 		if q.SamplingPointID, err = strconv.ParseInt(s, 10, 64); err != nil || q.SamplingPointID <= 0 {
 			return TubeQuery{}, apperr.Field("sampling_point_id", "sampling_point.unknown", "no such sampling point")
+		}
+	}
+	if s := v.Get("lab_id"); s != "" {
+		if q.LabID, err = strconv.ParseInt(s, 10, 64); err != nil || q.LabID <= 0 {
+			return TubeQuery{}, apperr.Field("lab_id", CodeLabUnknown, "no such lab")
 		}
 	}
 	return q, nil

@@ -291,6 +291,21 @@ func TestHandover(t *testing.T) {
 	if err != nil || len(tubes) != 2 {
 		t.Fatalf("lab's tubes in transit: %d, %v", len(tubes), err)
 	}
+	// The lab page's filter by lab narrows, never widens: its own lab
+	// keeps both, another lab's id gives nothing, and lab2 naming lab 1
+	// still sees only its own scope.
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		lab  int64
+		want int
+	}{{"own lab", f.lab(), f.labID, 2}, {"another lab", f.lab(), f.lab2ID, 0}, {"lab2 naming lab 1", f.lab2(), f.labID, 0},
+		{"the bureau naming lab 1", f.bureauAdmin(), f.labID, 2}} {
+		tubes, _, err := f.svc.Tubes(c.ctx, TubeQuery{States: []TubeState{TubeInTransit}, LabID: c.lab})
+		if err != nil || len(tubes) != c.want {
+			t.Errorf("%s: %d tubes, %v; want %d", c.name, len(tubes), err, c.want)
+		}
+	}
 
 	// Only the lab it was handed to receives it.
 	if _, err := f.svc.ReceiveBatch(f.lab2(), "BOX-1"); apperr.CodeOf(err) != apperr.NotFound {
