@@ -170,20 +170,10 @@ func (e *Engine) Meet(ctx context.Context, tx *sql.Tx, kind, subjectType, subjec
 
 // updateIDs runs an UPDATE … RETURNING id and collects the ids.
 func updateIDs(ctx context.Context, q storage.Querier, query string, args ...any) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
+	return storage.Query(ctx, q, func(r storage.Scanner) (int64, error) {
 		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+		return id, r.Scan(&id)
+	}, query, args...)
 }
 
 // recordEvents writes one transition for each deadline in ids.
