@@ -360,7 +360,8 @@ func splitRepeats(rows []resultRow) (firsts, repeats []resultRow) {
 }
 
 // recordChunks records rows in transactions of size rows, workers at a
-// time, and adds their outcomes to rep. If a chunk fails, the chunks
+// time, and adds their outcomes to rep. A chunk that lost a deadlock is run
+// once more. If a chunk fails, the chunks
 // already committed stay (repeating the file records the rest and leaves
 // those unchanged) and its error is returned.
 func (s *Service) recordChunks(ctx context.Context, p *scope.Principal, rows []resultRow, size, workers int, rep *ResultReport) error {
@@ -375,10 +376,17 @@ func (s *Service) recordChunks(ctx context.Context, p *scope.Principal, rows []r
 	for range min(workers, len(chunks)) {
 		wg.Go(func() {
 			for i := range next {
-				err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+				record := func(tx *sql.Tx) error {
 					outs[i] = newResultReport()
 					return s.recordChunk(ctx, tx, p, chunks[i], &outs[i])
-				})
+				}
+				err := s.db.InTx(ctx, record)
+				if storage.IsRetryable(err) {
+					// A deadlock with a registration batch or another
+					// chunk (the plan, not the code, orders the locks):
+					// the chunk was rolled back; run it once more.
+					err = s.db.InTx(ctx, record)
+				}
 				if err != nil {
 					failed <- err
 				}
@@ -429,6 +437,20 @@ type resultTube struct {
 type resultChange struct {
 	tube *resultTube
 	row  resultRow
+	// written says the tube row already has the result (applyResults).
+	written bool
+}
+
+// count lists an accepted tube under its result.
+func (r *ResultReport) count(result Result, code string) {
+	switch result {
+	case Positive:
+		r.PositiveTubes = append(r.PositiveTubes, code)
+	case Suspicious:
+		r.SuspiciousTubes = append(r.SuspiciousTubes, code)
+	case Invalid:
+		r.InvalidTubes = append(r.InvalidTubes, code)
+	}
 }
 
 // recordChunk records one chunk of results inside tx. Every write is one
@@ -447,7 +469,18 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 			return fmt.Errorf("screening: plan results by key: %w", err)
 		}
 	}
-	tubes, err := s.lockResultTubes(ctx, tx, p, rows)
+	now := s.now()
+	applied, err := s.applyResults(ctx, tx, p, rows, now)
+	if err != nil {
+		return err
+	}
+	var rest []resultRow
+	for _, r := range rows {
+		if applied[r.code] == nil {
+			rest = append(rest, r)
+		}
+	}
+	tubes, err := s.lockResultTubes(ctx, tx, p, rest)
 	if err != nil {
 		return err
 	}
@@ -456,6 +489,16 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 	}
 	var changes []resultChange
 	for _, r := range rows {
+		// The first row of an applied tube is the one applyResults wrote;
+		// its later rows in the chunk meet the tube as resulted.
+		if t := applied[r.code]; t != nil && tubes[r.code] == nil {
+			t.state, t.result = TubeResulted, r.result
+			tubes[r.code] = t
+			changes = append(changes, resultChange{tube: t, row: r, written: true})
+			out.Accepted++
+			out.count(r.result, t.code)
+			continue
+		}
 		t := tubes[r.code]
 		switch {
 		case t == nil:
@@ -478,19 +521,12 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 			changes = append(changes, resultChange{tube: t, row: r})
 		}
 		out.Accepted++
-		switch r.result {
-		case Positive:
-			out.PositiveTubes = append(out.PositiveTubes, t.code)
-		case Suspicious:
-			out.SuspiciousTubes = append(out.SuspiciousTubes, t.code)
-		case Invalid:
-			out.InvalidTubes = append(out.InvalidTubes, t.code)
-		}
+		out.count(r.result, t.code)
 	}
 	if len(changes) == 0 {
 		return nil
 	}
-	w := resultWriter{s: s, tx: tx, p: p, changes: changes, now: s.now()}
+	w := resultWriter{s: s, tx: tx, p: p, changes: changes, now: now}
 	// The shared counter rows (and the audit chain) are written last, so
 	// concurrent writers — other labs' chunks, registration batches — wait
 	// for them as briefly as possible.
@@ -506,11 +542,81 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 	return nil
 }
 
+// applyResults writes, on PostgreSQL, the result of each tube of the chunk
+// that takes it as it stands — in the caller's scope, sealed or later,
+// without a result, first sampled before the test — in one statement that
+// both locks and changes the tubes, and returns those tubes as they were
+// (their state and result aside). The chunk's other rows are read and
+// judged one by one (lockResultTubes): a tube unknown, open, resulted
+// already or tested too early, and a tube's later rows in the chunk.
+//
+// A locking read followed by an update visited every tube twice: 8.5 s
+// and 8.2 s of database time for 1,000,000 results. The rows go in code
+// order and the chunk is planned by key (nested loops over the rows), so
+// the tubes are locked in code order as registrations lock them. SQLite
+// has no row locks and reads its pages from memory, so there the read and
+// the update stay two statements: one fewer path to plan (its planner
+// would walk a lab's index for this join).
+func (s *Service) applyResults(ctx context.Context, tx *sql.Tx, p *scope.Principal, rows []resultRow, now time.Time) (map[string]*resultTube, error) {
+	if s.db.Dialect != storage.Postgres || len(rows) == 0 {
+		return nil, nil
+	}
+	firsts := make([]resultRow, 0, len(rows))
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if !seen[r.code] {
+			seen[r.code] = true
+			firsts = append(firsts, r)
+		}
+	}
+	slices.SortFunc(firsts, func(x, y resultRow) int { return strings.Compare(x.code, y.code) })
+	values := make([]any, len(firsts))
+	for i, r := range firsts {
+		values[i] = []any{r.code, string(r.result), nullFloat(r.ct1), nullFloat(r.ct2), r.tested}
+	}
+	param, err := jsonParam(values)
+	if err != nil {
+		return nil, err
+	}
+	var a storage.Args
+	x := s.jsonRows(a.Add(param), jsonCol{"xcode", "TEXT"}, jsonCol{"xresult", "TEXT"}, jsonCol{"xct1", "DOUBLE PRECISION"},
+		jsonCol{"xct2", "DOUBLE PRECISION"}, jsonCol{"xtested", "BIGINT"})
+	query := `UPDATE tubes SET state = 'resulted', result = x.xresult, ct_orf1ab = x.xct1, ct_n = x.xct2, tested_at = x.xtested,
+		resulted_at = ` + a.Add(storage.Millis(now)) + `, resulted_by = ` + a.Add(actorID(p)) + `
+		FROM ` + x + ` x
+		WHERE tubes.code = x.xcode AND ` + tubeScope(p, &a, "tubes") + ` AND tubes.result IS NULL AND tubes.state <> 'open'
+		AND tubes.first_sampled_at <= x.xtested
+		RETURNING tubes.id, tubes.code, tubes.campaign_id, tubes.institution_id, tubes.region_code, tubes.capacity, tubes.members,
+		tubes.first_sampled_at, tubes.counted_regions`
+	res, err := tx.QueryContext(ctx, query, a.Values()...)
+	if err != nil {
+		return nil, fmt.Errorf("screening: record results: %w", err)
+	}
+	defer res.Close()
+	tubes := make(map[string]*resultTube, len(firsts))
+	for res.Next() {
+		t := &resultTube{}
+		if err := res.Scan(&t.id, &t.code, &t.campaignID, &t.institutionID, &t.region, &t.capacity, &t.members,
+			&t.firstSampledAt, &t.countedRegions); err != nil {
+			return nil, fmt.Errorf("screening: record results: %w", err)
+		}
+		tubes[t.code] = t
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("screening: record results: %w", err)
+	}
+	return tubes, nil
+}
+
 // lockResultTubes reads the chunk's tubes in the caller's scope by code (a
 // lab's: those handed to it) and, on PostgreSQL, locks them in code order —
 // the order the registration path locks them in — so concurrent chunks and
 // registrations neither overwrite nor deadlock each other.
 func (s *Service) lockResultTubes(ctx context.Context, tx *sql.Tx, p *scope.Principal, rows []resultRow) (map[string]*resultTube, error) {
+	tubes := make(map[string]*resultTube, len(rows))
+	if len(rows) == 0 {
+		return tubes, nil
+	}
 	var codes []any
 	seen := make(map[string]bool, len(rows))
 	for _, r := range rows {
@@ -538,7 +644,6 @@ func (s *Service) lockResultTubes(ctx context.Context, tx *sql.Tx, p *scope.Prin
 		return nil, fmt.Errorf("screening: read tubes to result: %w", err)
 	}
 	defer res.Close()
-	tubes := make(map[string]*resultTube, len(rows))
 	for res.Next() {
 		t := &resultTube{}
 		var result sql.NullString
@@ -624,11 +729,16 @@ func (w *resultWriter) execRows(ctx context.Context, what string, rows []any, co
 	return n, nil
 }
 
-// updateTubes writes the results onto the tubes.
+// updateTubes writes the results onto the tubes applyResults did not.
 func (w *resultWriter) updateTubes(ctx context.Context) error {
-	_, err := w.exec(ctx, "record results", w.changes, func(x string, a *storage.Args) string {
+	var unwritten []resultChange
+	for _, c := range w.changes {
+		if !c.written {
+			unwritten = append(unwritten, c)
+		}
+	}
+	_, err := w.exec(ctx, "record results", unwritten, func(x string, a *storage.Args) string {
 		return `UPDATE tubes SET state = 'resulted', result = x.result, ct_orf1ab = x.ct1, ct_n = x.ct2, tested_at = x.tested,
-			counted_regions = CASE WHEN x.result = 'invalid' THEN '' ELSE tubes.counted_regions END,
 			resulted_at = ` + a.Add(storage.Millis(w.now)) + `, resulted_by = ` + a.Add(actorID(w.p)) + `
 			FROM ` + x + ` x WHERE tubes.id = x.id`
 	})
@@ -722,9 +832,14 @@ func (w *resultWriter) countCoverage(ctx context.Context) error {
 
 // uncountInvalid takes the members of invalid tubes out of coverage: their
 // person's counted place is freed, and the registration path gives it to
-// their next specimen.
+// their next specimen; the tube counts no residence any more.
 func (w *resultWriter) uncountInvalid(ctx context.Context) error {
 	invalid := w.changed(Invalid)
+	if _, err := w.exec(ctx, "uncount invalid tubes", invalid, func(x string, a *storage.Args) string {
+		return `UPDATE tubes SET counted_regions = '' WHERE id IN (SELECT x.id FROM ` + x + ` x)`
+	}); err != nil {
+		return err
+	}
 	if _, err := w.exec(ctx, "free counted places", invalid, func(x string, a *storage.Args) string {
 		return `UPDATE campaign_persons SET counted_specimen_id = NULL
 			WHERE (campaign_id, person_id, counted_specimen_id) IN (SELECT s.campaign_id, s.person_id, s.id

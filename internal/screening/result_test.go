@@ -521,6 +521,50 @@ func TestResultChunks(t *testing.T) {
 	}
 }
 
+// TestResultRepeatAfterRejection: a tube whose first row is refused takes
+// its result from its next good row, and a later row with another result
+// is a conflict, even when both later rows are in one chunk.
+func TestResultRepeatAfterRejection(t *testing.T) {
+	f := newFixture(t)
+	c := f.campaign(10)
+	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
+	seedTube(f, c, pt, "R1", 10, repeat(villageA, 10)...)
+	handTo(f, f.labID, "R1")
+	seedTube(f, c, pt, "R2", 10, repeat(villageA, 10)...)
+	handTo(f, f.labID, "R2")
+	// The tubes were first sampled at 07:00 Beijing time.
+	early, tested := "2025-06-15 06:00", "2025-06-15 09:00"
+	rep, err := f.svc.recordResults(f.lab(), []ResultInput{
+		{TubeCode: "R1", Result: Negative, TestedAt: early},
+		{TubeCode: "R2", Result: Negative, TestedAt: tested},
+		{TubeCode: "R1", Result: Positive, TestedAt: tested},
+		{TubeCode: "R1", Result: Negative, TestedAt: tested},
+		{TubeCode: "R1", Result: Positive, TestedAt: tested},
+	}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, e := range rep.Rejected {
+		rows = append(rows, fmt.Sprintf("%d %s", e.Row, e.Code))
+	}
+	want := []string{"1 " + CodeTestedBeforeSampling, "4 " + CodeTubeAlreadyResulted}
+	if rep.Accepted != 3 || rep.Unchanged != 1 || !slices.Equal(rows, want) || !slices.Equal(rep.PositiveTubes, []string{"R1"}) {
+		t.Fatalf("accepted %d (%d unchanged), rejected %v (want %v), positive %v", rep.Accepted, rep.Unchanged, rows, want, rep.PositiveTubes)
+	}
+	var result string
+	var recalls int
+	if err := f.db.QueryRow("SELECT result FROM tubes WHERE code = 'R1'").Scan(&result); err != nil || result != "positive" {
+		t.Errorf("R1 is %q (%v), want positive", result, err)
+	}
+	if err := f.db.QueryRow("SELECT COUNT(*) FROM recalls").Scan(&recalls); err != nil || recalls != 10 {
+		t.Errorf("%d recalls (%v), want R1's 10", recalls, err)
+	}
+	if _, resulted, positive := counters(f, c, villageA); resulted != 20 || positive != 10 {
+		t.Errorf("coverage resulted %d, positive %d; want 20 and 10", resulted, positive)
+	}
+}
+
 // BenchmarkRecordResults records a lab's day in chunks: 10,000 tubes of 10
 // members, 0.1% positive (10 tubes, 100 recalls), per iteration.
 func BenchmarkRecordResults(b *testing.B) {

@@ -250,7 +250,7 @@ func (g *GroupCommit[T, R]) commit(w *worker, batch []*pending[T, R]) {
 		items[i] = p.item
 	}
 	results, errs, err := g.run(w, items)
-	if err != nil && isRetryable(err) {
+	if err != nil && IsRetryable(err) {
 		results, errs, err = g.run(w, items)
 	}
 	if err != nil {
@@ -261,7 +261,7 @@ func (g *GroupCommit[T, R]) commit(w *worker, batch []*pending[T, R]) {
 	}
 	var again []int
 	for i, e := range errs {
-		if e != nil && isRetryable(e) {
+		if e != nil && IsRetryable(e) {
 			again = append(again, i)
 		}
 	}
@@ -341,9 +341,9 @@ type abortError struct{ err error }
 func (e *abortError) Error() string { return e.err.Error() }
 func (e *abortError) Unwrap() error { return e.err }
 
-// isRetryable reports a PostgreSQL serialization failure or deadlock: the
+// IsRetryable reports a PostgreSQL serialization failure or deadlock: the
 // transaction lost a race and may succeed if simply run again.
-func isRetryable(err error) bool {
+func IsRetryable(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }
