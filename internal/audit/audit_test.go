@@ -170,8 +170,8 @@ func TestRecordBatch(t *testing.T) {
 	if err := l.RecordOutside(ctx, Entry{Action: "import.start"}); err != nil {
 		t.Fatal(err)
 	}
-	// More than one INSERT statement's worth, to cross a chunk boundary.
-	entries := make([]Entry, batchRows+7)
+	// A bulk import's worth, in one statement: order and chain kept.
+	entries := make([]Entry, 1207)
 	for i := range entries {
 		entries[i] = Entry{Action: "person.import", ObjectType: "person", ObjectID: fmt.Sprint(i)}
 	}
