@@ -232,11 +232,12 @@ const insertColumns = "INSERT INTO audit_log (id, at, user_id, username, action,
 // insertArrays writes rows with one INSERT reading a PostgreSQL array per
 // column: 14 parameters however many rows, sent in binary. Multi-row VALUES
 // (500 rows, 7,000 parameters a statement) spent a quarter of a results
-// import's client CPU numbering, converting and encoding parameters. 200 batches of 1,000 entries (BenchmarkRecordBatch) took 2.3-2.6 s
-// user and 0.7-0.9 s system time that way, 1.2-1.4 s and 0.3-0.5 s from
-// arrays, and 27-29 against 20-23 ms a batch. The explicit, consecutive ids
-// mean a stale view of the chain head fails on the primary key instead of
-// forking the chain.
+// import's client CPU numbering, converting and encoding parameters: 200
+// batches of 1,000 entries (BenchmarkRecordBatch) took 2.3-2.6 s user and
+// 0.7-0.9 s system time that way, 1.2-1.4 s and 0.3-0.5 s from arrays, and
+// 27-29 against 20-23 ms a batch. The explicit, consecutive ids mean a
+// stale view of the chain head fails on the primary key instead of forking
+// the chain.
 func insertArrays(ctx context.Context, tx *sql.Tx, rows []row) error {
 	n := len(rows)
 	ids, ats, users := make([]int64, n), make([]int64, n), make([]*int64, n)
