@@ -52,6 +52,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 	batchSize := fs.Int("batch-size", 50, "specimens per request in batch mode (the server takes up to 500)")
 	clientIDs := fs.String("client-ids", "v7", "v7: time-ordered UUIDs, as the sampler page makes; v4: random UUIDs, as many other apps do")
 	baseline := fs.Bool("baseline", true, "first measure the no-op GET /api/v1/me with as many clients")
+	httpClient := fs.String("http", "raw", "raw: the load's own lean HTTP/1.1 client, which leaves more of a shared machine to the server; "+
+		"std: Go's net/http (https:// URLs always use it)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,6 +75,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 	switch {
 	case *clientIDs != "v7" && *clientIDs != "v4":
 		return fmt.Errorf("--client-ids %q: want v7 or v4", *clientIDs)
+	case *httpClient != "raw" && *httpClient != "std":
+		return fmt.Errorf("--http %q: want raw or std", *httpClient)
 	case *points < 1 || *points > 999:
 		return errors.New("--points must be from 1 to 999")
 	case *clients < 1:
@@ -95,7 +99,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 		URL: *url, Clients: *clients, Warmup: *warmup, Duration: *duration,
 		CampaignID: fx.campaign.ID, PoolSize: fx.campaign.PoolSize, Points: fx.points, BatchSize: size,
 		RandomClientIDs: *clientIDs == "v4", Baseline: *baseline, AdminToken: fx.adminToken, IDPrefix: fx.idPrefix, FirstPerson: fx.firstPerson,
-		Progress: progress,
+		HTTPClient: *httpClient, Progress: progress,
 	})
 	if err != nil {
 		return err

@@ -26,6 +26,7 @@ func TestLoadtestFlags(t *testing.T) {
 		{[]string{"--mode", "batch", "--batch-size", "0"}, "--batch-size must be positive"},
 		{[]string{"--points", "0"}, "--points must be from 1 to 999"},
 		{[]string{"--client-ids", "v1"}, `--client-ids "v1": want v7 or v4`},
+		{[]string{"--http", "fast"}, `--http "fast": want raw or std`},
 		{[]string{"--clients", "0"}, "--clients must be positive"},
 		{[]string{"--duration", "0s"}, "--duration must be positive"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
@@ -82,8 +83,8 @@ func TestLoadtestAgainstARunningServer(t *testing.T) {
 		return rep
 	}
 	first := load()
-	if first.Write.Specimens == 0 || first.Write.Statuses["201"] == 0 || first.Unexpected() != 0 || first.Points != 3 {
-		t.Errorf("single: %+v", first.Write)
+	if first.Write.Specimens == 0 || first.Write.Statuses["201"] == 0 || first.Unexpected() != 0 || first.Points != 3 || first.HTTPClient != "raw" {
+		t.Errorf("single: %s client, %+v", first.HTTPClient, first.Write)
 	}
 	// The server's group-commit figures come from its /metrics.
 	if first.Write.MeanBatch < 1 || first.Write.MeanBatch > 6 || first.Write.MeanBatchMillis <= 0 {
@@ -92,9 +93,9 @@ func TestLoadtestAgainstARunningServer(t *testing.T) {
 	if first.Baseline == nil || first.Baseline.Statuses["200"] == 0 || first.Ratio <= 0 || first.MaxRSSBytes <= 0 {
 		t.Errorf("baseline %+v, ratio %v, RSS %d", first.Baseline, first.Ratio, first.MaxRSSBytes)
 	}
-	second := load("--mode", "batch", "--batch-size", "20", "--baseline=false")
-	if second.Baseline != nil || second.Write.ItemStatuses["201"] == 0 || second.Write.Specimens < second.Write.Requests {
-		t.Errorf("batch: %+v", second.Write)
+	second := load("--mode", "batch", "--batch-size", "20", "--baseline=false", "--http", "std")
+	if second.Baseline != nil || second.Write.ItemStatuses["201"] == 0 || second.Write.Specimens < second.Write.Requests || second.HTTPClient != "std" {
+		t.Errorf("batch: %s client, %+v", second.HTTPClient, second.Write)
 	}
 	if second.RunID == first.RunID {
 		t.Errorf("both runs are %s: their tubes would meet", first.RunID)

@@ -70,6 +70,10 @@ type Config struct {
 	RSSEvery time.Duration
 	// Progress receives a line as each phase starts; nil for none.
 	Progress io.Writer
+	// HTTPClient is what the load's requests go through: "raw" (or empty),
+	// the load's own lean HTTP/1.1 client (rawhttp.go), or "std", Go's
+	// net/http. An https:// URL always uses net/http.
+	HTTPClient string
 }
 
 // The paths the load uses.
@@ -106,10 +110,18 @@ func (c *Config) check() error {
 		return fmt.Errorf("loadgen: ID prefix %q: want 6 digits", c.IDPrefix)
 	case c.Baseline && c.AdminToken == "":
 		return errors.New("loadgen: the baseline needs a token")
+	case c.HTTPClient != "" && c.HTTPClient != "raw" && c.HTTPClient != "std":
+		return fmt.Errorf("loadgen: HTTP client %q: want raw or std", c.HTTPClient)
+	case strings.ContainsAny(c.AdminToken, "\r\n"):
+		return errors.New("loadgen: the admin token has a line break")
 	}
 	for _, p := range c.Points {
 		if p.Token == "" || len(p.Villages) == 0 {
 			return fmt.Errorf("loadgen: sampling point %d has no token or no villages", p.ID)
+		}
+		// The raw client writes tokens into the request as they are.
+		if strings.ContainsAny(p.Token, "\r\n") {
+			return fmt.Errorf("loadgen: the token of sampling point %d has a line break", p.ID)
 		}
 	}
 	return nil
@@ -118,8 +130,10 @@ func (c *Config) check() error {
 // runner is one run's shared state.
 type runner struct {
 	cfg     Config
-	client  *http.Client
+	client  *http.Client // the load's net/http client, when not raw
 	metrics *http.Client // for /metrics, apart from the load's connections
+	// raw is where the raw clients connect; nil when the load uses net/http.
+	raw     *rawTarget
 	persons atomic.Int64 // the next person's sequence number
 }
 
@@ -156,18 +170,29 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	metrics := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}, Timeout: 5 * time.Second}
 	defer metrics.CloseIdleConnections()
 	r := &runner{cfg: cfg, client: &http.Client{Transport: transport, Timeout: cfg.Timeout}, metrics: metrics}
+	httpClient := "std"
+	if cfg.HTTPClient != "std" {
+		t, ok, err := rawTargetOf(cfg.URL)
+		if err != nil {
+			return Report{}, err
+		}
+		if ok {
+			r.raw, httpClient = &t, "raw"
+		}
+	}
 	r.persons.Store(cfg.FirstPerson)
 	if err := r.healthy(ctx); err != nil {
 		return Report{}, err
 	}
 	rep := Report{URL: cfg.URL, Clients: cfg.Clients, Points: min(len(cfg.Points), cfg.Clients), BatchSize: cfg.BatchSize,
-		ClientIDs: "v7", WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(), RunID: cfg.RunID, Cores: runtime.NumCPU()}
+		ClientIDs: "v7", HTTPClient: httpClient, WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
+		RunID: cfg.RunID, Cores: runtime.NumCPU()}
 	if cfg.RandomClientIDs {
 		rep.ClientIDs = "v4"
 	}
 	if cfg.Baseline {
 		r.progress("no-op baseline: GET %s, %d clients, %v warm-up + %v", pathMe, cfg.Clients, cfg.Warmup, cfg.Duration)
-		ph := r.phase(ctx, "GET "+pathMe, func(ctx context.Context, ph *phase, _ int) { r.noop(ctx, ph) })
+		ph := r.phase(ctx, "GET "+pathMe, func(ctx context.Context, ph *phase, c *loadClient, _ int) { c.noop(ctx, ph) })
 		rep.Baseline = &ph
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -181,12 +206,12 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rssCtx, stopRSS := context.WithCancel(ctx)
 	rss := make(chan memory, 1)
 	go func() { rss <- r.watchMemory(rssCtx) }()
-	rep.Write = r.phase(ctx, name, func(ctx context.Context, ph *phase, i int) {
+	rep.Write = r.phase(ctx, name, func(ctx context.Context, ph *phase, c *loadClient, i int) {
 		s := r.newSampler(i)
 		if cfg.BatchSize > 0 {
-			r.registerBatches(ctx, ph, s)
+			c.registerBatches(ctx, ph, s)
 		} else {
-			r.registerEach(ctx, ph, s)
+			c.registerEach(ctx, ph, s)
 		}
 	})
 	stopRSS()
@@ -228,12 +253,13 @@ func (r *runner) healthy(ctx context.Context) error {
 	return nil
 }
 
-// phase runs one client function per client from now until the phase's end
-// and returns its figures. Clients stop sending at the end; what is still in
-// flight then is waited for but not counted. The CPU time of the server and
-// of the load itself is read as the measured window opens and closes: on a
-// shared machine, it tells how the cores were split.
-func (r *runner) phase(ctx context.Context, name string, client func(ctx context.Context, ph *phase, i int)) Phase {
+// phase runs one client function per client, each with a load client of its
+// own, from now until the phase's end and returns its figures. Clients stop
+// sending at the end; what is still in flight then is waited for but not
+// counted. The CPU time of the server and of the load itself is read as the
+// measured window opens and closes: on a shared machine, it tells how the
+// cores were split.
+func (r *runner) phase(ctx context.Context, name string, client func(ctx context.Context, ph *phase, c *loadClient, i int)) Phase {
 	start := time.Now()
 	ph := &phase{from: start.Add(r.cfg.Warmup)}
 	ph.to = ph.from.Add(r.cfg.Duration)
@@ -248,7 +274,11 @@ func (r *runner) phase(ctx context.Context, name string, client func(ctx context
 		}
 	})
 	for i := range r.cfg.Clients {
-		wg.Go(func() { client(ctx, ph, i) })
+		wg.Go(func() {
+			c := r.newClient()
+			defer c.close()
+			client(ctx, ph, c, i)
+		})
 	}
 	wg.Wait()
 	res := ph.result(name, time.Now())
@@ -269,10 +299,33 @@ func sleepUntil(ctx context.Context, t time.Time) bool {
 	}
 }
 
+// loadClient is one of the load's clients, sending one request at a time:
+// over a connection of its own with the raw client, or through the run's
+// net/http client.
+type loadClient struct {
+	r   *runner
+	raw *rawClient // nil: net/http
+}
+
+func (r *runner) newClient() *loadClient {
+	c := &loadClient{r: r}
+	if r.raw != nil {
+		c.raw = newRawClient(*r.raw, r.cfg.Timeout)
+	}
+	return c
+}
+
+// close closes the client's connection, if it has one of its own.
+func (c *loadClient) close() {
+	if c.raw != nil {
+		c.raw.close()
+	}
+}
+
 // noop is a baseline client: GET /api/v1/me until the phase ends.
-func (r *runner) noop(ctx context.Context, ph *phase) {
+func (c *loadClient) noop(ctx context.Context, ph *phase) {
 	for ph.open(ctx) {
-		a := r.send(ctx, ph, http.MethodGet, pathMe, r.cfg.AdminToken, nil, false)
+		a := c.send(ctx, ph, http.MethodGet, pathMe, c.r.cfg.AdminToken, nil, false)
 		if a.status == http.StatusServiceUnavailable || a.status == 0 {
 			ph.sleep(ctx, a.retryAfter)
 		}
@@ -283,11 +336,11 @@ func (r *runner) noop(ctx context.Context, ph *phase) {
 // request (503) is sent again, same client id and body, after Retry-After;
 // so is one that got no answer, which may or may not have been stored: the
 // server answers the original for a repeated client id.
-func (r *runner) registerEach(ctx context.Context, ph *phase, s *sampler) {
+func (c *loadClient) registerEach(ctx context.Context, ph *phase, s *sampler) {
 	for ph.open(ctx) {
 		sp := s.next()
 		for {
-			a := r.send(ctx, ph, http.MethodPost, pathSpecimen, s.point.Token, sp.body, false)
+			a := c.send(ctx, ph, http.MethodPost, pathSpecimen, s.point.Token, sp.body, false)
 			if a.status == http.StatusCreated || a.status == http.StatusOK {
 				ph.registered(a.at, 1)
 			}
@@ -314,15 +367,15 @@ type batchAnswer struct {
 // request. Items shed (503), alone or with their whole request, go into the
 // next request with the same client id and body, after the answer's
 // Retry-After (1s when it has none).
-func (r *runner) registerBatches(ctx context.Context, ph *phase, s *sampler) {
+func (c *loadClient) registerBatches(ctx context.Context, ph *phase, s *sampler) {
 	var retry []specimenBody
 	for ph.open(ctx) {
 		batch := retry
-		for len(batch) < r.cfg.BatchSize {
+		for len(batch) < c.r.cfg.BatchSize {
 			batch = append(batch, s.next())
 		}
 		retry = nil
-		a := r.send(ctx, ph, http.MethodPost, pathBatch, s.point.Token, batchBody(batch), true)
+		a := c.send(ctx, ph, http.MethodPost, pathBatch, s.point.Token, batchBody(batch), true)
 		wait := time.Duration(0)
 		switch a.status {
 		case http.StatusOK:
@@ -366,52 +419,66 @@ type answer struct {
 // send makes one request and records it in ph. wantBody keeps a successful
 // answer's body for the caller; other bodies are read and dropped so the
 // connection is reused.
-func (r *runner) send(ctx context.Context, ph *phase, method, path, token string, body []byte, wantBody bool) answer {
+func (c *loadClient) send(ctx context.Context, ph *phase, method, path, token string, body []byte, wantBody bool) answer {
+	keep := func(status int) bool { return (wantBody && status == http.StatusOK) || !expectedStatus(path, status) }
+	start := time.Now()
+	var res response
+	var err error
+	if c.raw != nil {
+		res, err = c.raw.do(ctx, method, path, token, body, keep)
+	} else {
+		res, err = c.r.do(ctx, method, path, token, body, keep)
+	}
+	at := time.Now()
+	if err != nil {
+		if ctx.Err() == nil {
+			ph.failed(err)
+		}
+		return answer{retryAfter: transportBackoff, at: at}
+	}
+	a := answer{status: res.status, at: at, body: res.body}
+	ph.answered(start, at, res.status)
+	if !expectedStatus(path, res.status) {
+		ph.unexpectedAnswer(res.status, method+" "+path+": "+string(res.body))
+	}
+	if res.status == http.StatusServiceUnavailable || res.status == http.StatusOK {
+		// A batch answered 200 may hold shed items: they wait as long.
+		a.retryAfter = retryAfter(res.retryAfter)
+	}
+	return a
+}
+
+// do makes one request through net/http, keeping the answer's body when
+// keep says so for its status.
+func (r *runner) do(ctx context.Context, method, path, token string, body []byte, keep func(status int) bool) (response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, r.cfg.URL+path, rd)
 	if err != nil {
-		ph.failed(err)
-		return answer{retryAfter: transportBackoff, at: time.Now()}
+		return response{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	start := time.Now()
 	resp, err := r.client.Do(req)
 	if err != nil {
-		if ctx.Err() == nil {
-			ph.failed(err)
-		}
-		return answer{retryAfter: transportBackoff, at: time.Now()}
+		return response{}, err
 	}
-	a := answer{status: resp.StatusCode}
-	expected := expectedStatus(path, resp.StatusCode)
-	if (wantBody && resp.StatusCode == http.StatusOK) || !expected {
-		a.body, err = io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	defer resp.Body.Close()
+	res := response{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	if keep(resp.StatusCode) {
+		res.body, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	} else {
 		_, err = io.Copy(io.Discard, resp.Body)
 	}
-	resp.Body.Close()
-	a.at = time.Now()
-	if err != nil && ctx.Err() == nil {
-		ph.failed(fmt.Errorf("read answer: %w", err))
-		a.status, a.retryAfter = 0, transportBackoff
-		return a
+	if err != nil {
+		return response{}, fmt.Errorf("read answer: %w", err)
 	}
-	ph.answered(start, a.at, resp.StatusCode)
-	if !expected {
-		ph.unexpectedAnswer(resp.StatusCode, method+" "+path+": "+string(a.body))
-	}
-	if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusOK {
-		// A batch answered 200 may hold shed items: they wait as long.
-		a.retryAfter = retryAfter(resp.Header.Get("Retry-After"))
-	}
-	return a
+	return res, nil
 }
 
 // retryAfter reads a Retry-After header in seconds; 1s when absent or unreadable.

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +39,7 @@ type fakeServer struct {
 	shedRetried,
 	conflicts,
 	noops int
+	conns atomic.Int64 // connections opened to it
 }
 
 func newFakeServer(t *testing.T, shedEvery, failEvery int) (*fakeServer, *httptest.Server) {
@@ -90,7 +93,13 @@ func newFakeServer(t *testing.T, shedEvery, failEvery int) (*fakeServer, *httpte
 		}
 		json.NewEncoder(w).Encode(map[string]any{"results": out})
 	})
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			f.conns.Add(1)
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return f, srv
 }
@@ -140,9 +149,16 @@ func (f *fakeServer) register(auth string, body []byte) int {
 	return http.StatusCreated
 }
 
-func testConfig(url string, batch int) Config {
+// eachHTTPClient runs test with each client the load can send through.
+func eachHTTPClient(t *testing.T, test func(t *testing.T, httpClient string)) {
+	for _, hc := range []string{"raw", "std"} {
+		t.Run(hc, func(t *testing.T) { test(t, hc) })
+	}
+}
+
+func testConfig(url string, batch int, httpClient string) Config {
 	return Config{
-		URL: url, Clients: 6, Warmup: 50 * time.Millisecond, Duration: 400 * time.Millisecond,
+		URL: url, HTTPClient: httpClient, Clients: 6, Warmup: 50 * time.Millisecond, Duration: 400 * time.Millisecond,
 		CampaignID: 7, PoolSize: 10, BatchSize: batch, IDPrefix: "330305", FirstPerson: 1000,
 		Baseline: true, AdminToken: "sbt_admin", RSSEvery: 50 * time.Millisecond,
 		Points: []Point{
@@ -153,10 +169,22 @@ func testConfig(url string, batch int) Config {
 }
 
 func TestShedRegistrationsAreRetriedWithTheSameClientID(t *testing.T) {
+	eachHTTPClient(t, testShedRegistrationsAreRetried)
+}
+
+func testShedRegistrationsAreRetried(t *testing.T, httpClient string) {
 	f, srv := newFakeServer(t, 5, 0)
-	rep, err := Run(context.Background(), testConfig(srv.URL, 0))
+	rep, err := Run(context.Background(), testConfig(srv.URL, 0, httpClient))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.HTTPClient != httpClient {
+		t.Errorf("report says the %s client, want %s", rep.HTTPClient, httpClient)
+	}
+	// Every client keeps its connection: one per client and phase at most,
+	// and a few for /healthz and /metrics.
+	if n := f.conns.Load(); n > 2*6+4 {
+		t.Errorf("%d connections for 6 clients in 2 phases: they are not kept alive", n)
 	}
 	w := rep.Write
 	if rep.Unexpected() != 0 || f.conflicts != 0 {
@@ -196,8 +224,12 @@ func TestShedRegistrationsAreRetriedWithTheSameClientID(t *testing.T) {
 }
 
 func TestUnexpectedStatusesAreReported(t *testing.T) {
+	eachHTTPClient(t, testUnexpectedStatuses)
+}
+
+func testUnexpectedStatuses(t *testing.T, httpClient string) {
 	_, srv := newFakeServer(t, 0, 7)
-	cfg := testConfig(srv.URL, 0)
+	cfg := testConfig(srv.URL, 0, httpClient)
 	cfg.Baseline = false
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -215,8 +247,12 @@ func TestUnexpectedStatusesAreReported(t *testing.T) {
 }
 
 func TestBatchesRetryShedItems(t *testing.T) {
+	eachHTTPClient(t, testBatchesRetryShedItems)
+}
+
+func testBatchesRetryShedItems(t *testing.T, httpClient string) {
 	f, srv := newFakeServer(t, 4, 0)
-	rep, err := Run(context.Background(), testConfig(srv.URL, 25))
+	rep, err := Run(context.Background(), testConfig(srv.URL, 25, httpClient))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +274,12 @@ func TestBatchesRetryShedItems(t *testing.T) {
 }
 
 func TestTransportErrorsAreUnexpected(t *testing.T) {
+	eachHTTPClient(t, testTransportErrors)
+}
+
+func testTransportErrors(t *testing.T, httpClient string) {
 	_, srv := newFakeServer(t, 0, 0)
-	cfg := testConfig(srv.URL, 0)
+	cfg := testConfig(srv.URL, 0, httpClient)
 	cfg.Baseline = false
 	cfg.Timeout = 20 * time.Millisecond
 	// A server that holds every registration longer than the timeout.
@@ -264,9 +304,11 @@ func TestRunRefusesAnAbsentServer(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	if _, err := Run(context.Background(), testConfig(url, 0)); err == nil || !strings.Contains(err.Error(), "does not answer") {
-		t.Errorf("Run against a closed port: %v", err)
-	}
+	eachHTTPClient(t, func(t *testing.T, httpClient string) {
+		if _, err := Run(context.Background(), testConfig(url, 0, httpClient)); err == nil || !strings.Contains(err.Error(), "does not answer") {
+			t.Errorf("Run against a closed port: %v", err)
+		}
+	})
 }
 
 func TestParseMetric(t *testing.T) {

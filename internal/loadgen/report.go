@@ -11,12 +11,15 @@ import (
 
 // Report is what a run measured; its JSON form is for scripts.
 type Report struct {
-	URL             string  `json:"url"`
-	RunID           string  `json:"run_id"`
-	Clients         int     `json:"clients"`
-	Points          int     `json:"points"`
-	BatchSize       int     `json:"batch_size"` // 0: one specimen per request
-	ClientIDs       string  `json:"client_ids"` // v7 (time-ordered) or v4 (random) UUIDs
+	URL       string `json:"url"`
+	RunID     string `json:"run_id"`
+	Clients   int    `json:"clients"`
+	Points    int    `json:"points"`
+	BatchSize int    `json:"batch_size"` // 0: one specimen per request
+	ClientIDs string `json:"client_ids"` // v7 (time-ordered) or v4 (random) UUIDs
+	// HTTPClient is what the load's requests went through: raw (the load's
+	// own HTTP/1.1 client) or std (net/http).
+	HTTPClient      string  `json:"http_client"`
 	WarmupSeconds   float64 `json:"warmup_seconds"`
 	DurationSeconds float64 `json:"duration_seconds"`
 	// Baseline is the no-op phase; nil when it was not run.
@@ -96,9 +99,16 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.BatchSize > 0 {
 		mode = fmt.Sprintf("%d specimens per request", r.BatchSize)
 	}
+	client := ""
+	switch r.HTTPClient {
+	case "raw":
+		client = ", raw HTTP/1.1 client"
+	case "std":
+		client = ", net/http client"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nload on %s: %d clients at %d sampling points, %s, %s client ids; %gs warm-up, %gs measured per phase (run %s)\n\n",
-		r.URL, r.Clients, r.Points, mode, r.ClientIDs, r.WarmupSeconds, r.DurationSeconds, r.RunID)
+	fmt.Fprintf(&b, "\nload on %s: %d clients at %d sampling points, %s, %s client ids%s; %gs warm-up, %gs measured per phase (run %s)\n\n",
+		r.URL, r.Clients, r.Points, mode, r.ClientIDs, client, r.WarmupSeconds, r.DurationSeconds, r.RunID)
 	phases := []Phase{r.Write}
 	if r.Baseline != nil {
 		phases = []Phase{*r.Baseline, r.Write}

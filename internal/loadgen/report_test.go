@@ -8,7 +8,7 @@ import (
 
 func sampleReport() Report {
 	return Report{
-		URL: "http://127.0.0.1:8080", RunID: "LTABC", Clients: 256, Points: 64, ClientIDs: "v7", WarmupSeconds: 3, DurationSeconds: 30,
+		URL: "http://127.0.0.1:8080", RunID: "LTABC", Clients: 256, Points: 64, ClientIDs: "v7", HTTPClient: "raw", WarmupSeconds: 3, DurationSeconds: 30,
 		Baseline: &Phase{Name: "GET /api/v1/me", Seconds: 30, Requests: 750_000, RequestsPerSecond: 25_000,
 			Latency: Latency{P50: 9.04, P90: 14.2, P99: 22, P999: 31.5, Max: 45.1}, Statuses: map[string]int64{"200": 750_000}},
 		Write: Phase{Name: "POST /api/v1/specimens", Seconds: 30, Requests: 330_012, RequestsPerSecond: 11_000.4, Specimens: 330_000,
@@ -26,7 +26,7 @@ func TestWriteText(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"load on http://127.0.0.1:8080: 256 clients at 64 sampling points, one specimen per request, v7 client ids; 3s warm-up, 30s measured per phase (run LTABC)",
+		"load on http://127.0.0.1:8080: 256 clients at 64 sampling points, one specimen per request, v7 client ids, raw HTTP/1.1 client; 3s warm-up, 30s measured per phase (run LTABC)",
 		"GET /api/v1/me  750,000  25,000  9.0  14.2  22.0  31.5  45.1",
 		"POST /api/v1/specimens  330,012  11,000  19.0  30.0  48.2  70.0  120.0",
 		"POST /api/v1/specimens: statuses 201 ×330,000, 503 ×12; 2 still being retried at the end; CPU: server 1.23, load generator 0.70, rest of the machine (a database server here, other work) 0.05 of 2 cores; group commit: 250 specimens per transaction, 22.0 ms each",
@@ -58,13 +58,14 @@ func TestWriteTextUnexpected(t *testing.T) {
 	r.Write.Unexpected, r.Write.TransportErrors = 5, 1
 	r.Write.Examples = []string{`500 POST /api/v1/specimens/batch: {"title":"internal error"}`}
 	r.RSSSamples = 0
+	r.HTTPClient = "std"
 	var b strings.Builder
 	if err := r.WriteText(&b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	for _, want := range []string{
-		"50 specimens per request",
+		"50 specimens per request, v7 client ids, net/http client;",
 		"statuses 200 ×600, 500 ×1; specimens 201 ×30,000, 409 ×3; 1 without an answer",
 		"UNEXPECTED: 5 requests or specimens",
 		`  500 POST /api/v1/specimens/batch: {"title":"internal error"}`,
