@@ -159,16 +159,35 @@ func (l *Log) RecordBatch(ctx context.Context, tx *sql.Tx, entries []Entry) erro
 	return l.append(ctx, tx, rows)
 }
 
-// Attributed is an entry together with the context of the request it belongs
-// to, whose principal and client address are recorded with it.
-type Attributed struct {
-	From  context.Context
-	Entry Entry
+// Origin is who made a request and where it came from, as an entry records
+// them. Entries written after their request has ended (a registration filed
+// a moment after it was acknowledged) keep the request's Origin instead of
+// its context.
+type Origin struct {
+	UserID     int64 // 0 when nobody signed in, or the system
+	Username   string
+	RegionCode string // the user's region
+	ClientAddr string
+	UserAgent  string
 }
 
-// RecordAttributed is RecordBatch for entries of different requests: a group
-// commit writes many users' requests in one transaction, and each entry names
-// its own actor and client.
+// OriginOf returns the origin of the request ctx belongs to: its principal
+// and client.
+func OriginOf(ctx context.Context) Origin {
+	a, c := actorOf(ctx), clientOf(ctx)
+	return Origin{UserID: a.userID.Int64, Username: a.username, RegionCode: a.region, ClientAddr: c.addr, UserAgent: c.userAgent}
+}
+
+// Attributed is an entry together with the origin of the request it belongs
+// to, which is recorded with it.
+type Attributed struct {
+	Origin Origin
+	Entry  Entry
+}
+
+// RecordAttributed is RecordBatch for entries of different requests: the
+// filing of many users' registrations in one transaction, where each entry
+// names its own actor and client.
 func (l *Log) RecordAttributed(ctx context.Context, tx *sql.Tx, items []Attributed) error {
 	if len(items) == 0 {
 		return nil
@@ -176,7 +195,9 @@ func (l *Log) RecordAttributed(ctx context.Context, tx *sql.Tx, items []Attribut
 	at := storage.Millis(l.now())
 	rows := make([]row, len(items))
 	for i, it := range items {
-		r, err := newRow(it.Entry, actorOf(it.From), clientOf(it.From), at)
+		o := it.Origin
+		a := actor{userID: sql.NullInt64{Int64: o.UserID, Valid: o.UserID != 0}, username: o.Username, region: o.RegionCode}
+		r, err := newRow(it.Entry, a, client{addr: o.ClientAddr, userAgent: o.UserAgent}, at)
 		if err != nil {
 			return err
 		}
@@ -292,7 +313,6 @@ type actor struct {
 	userID   sql.NullInt64
 	username string
 	region   string
-	isUser   bool
 }
 
 // actorOf returns the principal in ctx: "system" for scope.System(), and
@@ -305,7 +325,7 @@ func actorOf(ctx context.Context) actor {
 	if p.IsSystem() {
 		return actor{username: "system"}
 	}
-	a := actor{username: p.Username, region: p.RegionCode, isUser: true}
+	a := actor{username: p.Username, region: p.RegionCode}
 	if p.UserID != 0 {
 		a.userID = sql.NullInt64{Int64: p.UserID, Valid: true}
 	}

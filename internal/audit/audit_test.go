@@ -192,15 +192,16 @@ func TestRecordBatch(t *testing.T) {
 }
 
 // TestRecordAttributed records entries of two users' requests in one
-// transaction, as a group commit does: each names its own user and client.
+// transaction, as the filing of registrations does: each names its own user
+// and client, taken from its request's context by OriginOf.
 func TestRecordAttributed(t *testing.T) {
 	l, db := newLog(t)
-	a := WithClient(userCtx(7, "sampler_a", "330305001"), "10.0.0.7", "phone A")
-	b := WithClient(userCtx(8, "sampler_b", "330305002"), "10.0.0.8", "phone B")
+	a := OriginOf(WithClient(userCtx(7, "sampler_a", "330305001"), "10.0.0.7", "phone A"))
+	b := OriginOf(WithClient(userCtx(8, "sampler_b", "330305002"), "10.0.0.8", "phone B"))
 	items := []Attributed{
-		{From: a, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "1"}},
-		{From: b, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "2"}},
-		{From: a, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "3"}},
+		{Origin: a, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "1"}},
+		{Origin: b, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "2"}},
+		{Origin: a, Entry: Entry{Action: "specimen.create", ObjectType: "specimen", ObjectID: "3"}},
 	}
 	ctx := context.Background()
 	if err := db.InTx(ctx, func(tx *sql.Tx) error { return l.RecordAttributed(ctx, tx, items) }); err != nil {
