@@ -101,6 +101,8 @@ func TestLoadtestAgainstARunningServer(t *testing.T) {
 		t.Errorf("both runs are %s: their tubes would meet", first.RunID)
 	}
 
+	// Closing the server files every registration it acknowledged.
+	srv.Close()
 	count := func(query string, args ...any) int {
 		t.Helper()
 		var n int

@@ -57,12 +57,17 @@ type fixture struct {
 }
 
 // newFixture builds the module over a fresh database; opts, when given,
-// tunes the registration group commit.
+// tunes the registration group commit. There is no background filer.
 func newFixture(t testing.TB, opts ...Options) *fixture {
 	t.Helper()
-	var o Options
+	// Registrations stay queued until a test, a read or a result files
+	// them, so that a test reading the tables directly fails every time,
+	// not now and then, when it forgets to file first (filed). The
+	// background filer has tests of its own.
+	o := Options{holdFiling: true}
 	if len(opts) > 0 {
 		o = opts[0]
+		o.holdFiling = true
 	}
 	tree, err := loadTree()
 	if err != nil {
@@ -71,15 +76,8 @@ func newFixture(t testing.TB, opts ...Options) *fixture {
 	db := storagetest.Open(t, regions.Migrations, audit.Migrations, settings.Migrations, deadlines.Migrations, people.Migrations, Migrations)
 	c := &clock{}
 	c.Set(start)
-	log := audit.New(db, c.Now)
-	set := settings.New(db, log, c.Now)
-	f := &fixture{t: t, db: db, tree: tree, clock: c, audit: log}
-	f.svc = New(Deps{
-		DB: db, Tree: tree, People: people.NewRegistry(db, tree, log, c.Now),
-		Institutions: regions.NewInstitutions(db, tree, log, c.Now), Audit: log,
-		Deadlines: deadlines.New(db, set, c.Now), Settings: set, Now: c.Now,
-	}, o)
-	t.Cleanup(f.svc.Close)
+	f := &fixture{t: t, db: db, tree: tree, clock: c, audit: audit.New(db, c.Now)}
+	f.svc = f.service(o)
 	f.bureauID = f.institution(regions.Bureau, "洞头区卫生健康局", district)
 	f.cdcID = f.institution(regions.CDC, "洞头区疾病预防控制中心", district)
 	f.labID = f.institution(regions.Lab, "洞头区检测实验室", district)
@@ -87,6 +85,20 @@ func newFixture(t testing.TB, opts ...Options) *fixture {
 	f.pointInstA = f.institution(regions.SamplingPoint, "北岙采样点", townshipA)
 	f.pointInstB = f.institution(regions.SamplingPoint, "灵昆采样点", townshipB)
 	return f
+}
+
+// service builds another instance of the module over the fixture's
+// database, as a second server process or the next start would be; it is
+// closed when the test ends.
+func (f *fixture) service(o Options) *Service {
+	set := settings.New(f.db, f.audit, f.clock.Now)
+	svc := New(Deps{
+		DB: f.db, Tree: f.tree, People: people.NewRegistry(f.db, f.tree, f.audit, f.clock.Now),
+		Institutions: regions.NewInstitutions(f.db, f.tree, f.audit, f.clock.Now), Audit: f.audit,
+		Deadlines: deadlines.New(f.db, set, f.clock.Now), Settings: set, Now: f.clock.Now,
+	}, o)
+	f.t.Cleanup(svc.Close)
+	return svc
 }
 
 // institution inserts an institution directly (the regions module's rules
@@ -178,6 +190,7 @@ func residentID(seq int) string {
 // counts a tube's members from that list, not from the specimens.
 func (f *fixture) checkCountedRegions() {
 	f.t.Helper()
+	f.filed()
 	type tube struct {
 		id      int64
 		counted string
@@ -210,9 +223,19 @@ func (f *fixture) checkCountedRegions() {
 
 func (f *fixture) count(table string) int {
 	f.t.Helper()
+	f.filed()
 	var n int
 	if err := f.db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 		f.t.Fatalf("count %s: %v", table, err)
 	}
 	return n
+}
+
+// filed files every acknowledged registration, as the background filer
+// does a moment later: tests that read the tables directly call it first.
+func (f *fixture) filed() {
+	f.t.Helper()
+	if err := f.svc.FileQueued(context.Background()); err != nil {
+		f.t.Fatalf("file registrations: %v", err)
+	}
 }

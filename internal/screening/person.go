@@ -44,6 +44,9 @@ func (s *Service) PersonSpecimens(ctx context.Context, personID int64) ([]Person
 	if err != nil {
 		return nil, err
 	}
+	if err := s.settled(ctx); err != nil {
+		return nil, err
+	}
 	var a storage.Args
 	query := `SELECT s.id, s.campaign_id, c.name, sp.name, t.code, t.capacity, t.state, t.result, s.sampled_at, t.resulted_at,
 		r.state, r.reason, s.counted, s.region_code

@@ -160,6 +160,9 @@ func (s *Service) Recalls(ctx context.Context, q RecallQuery) ([]Recall, string,
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.settled(ctx); err != nil {
+		return nil, "", err
+	}
 	if q.Limit == 0 {
 		q.Limit = defaultRecallLimit
 	}
@@ -200,6 +203,9 @@ func (s *Service) Recalls(ctx context.Context, q RecallQuery) ([]Recall, string,
 func (s *Service) ExportRecalls(ctx context.Context, q RecallQuery, format string, fn func(Recall) error) error {
 	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
+		return err
+	}
+	if err := s.settled(ctx); err != nil {
 		return err
 	}
 	var a storage.Args
@@ -247,6 +253,9 @@ func (s *Service) eachRecall(ctx context.Context, p *scope.Principal, where []st
 func (s *Service) NotifyRecall(ctx context.Context, id int64) (Recall, error) {
 	p, err := scope.Require(ctx, FollowRoles...)
 	if err != nil {
+		return Recall{}, err
+	}
+	if err := s.settled(ctx); err != nil {
 		return Recall{}, err
 	}
 	var r Recall

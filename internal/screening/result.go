@@ -477,6 +477,13 @@ func (s *Service) recordChunk(ctx context.Context, tx *sql.Tx, p *scope.Principa
 			return fmt.Errorf("screening: plan results by key: %w", err)
 		}
 	}
+	codes := make([]string, len(rows))
+	for i, r := range rows {
+		codes[i] = r.code
+	}
+	if err := s.fileTubes(ctx, tx, codes); err != nil {
+		return err
+	}
 	now := s.now()
 	applied, err := s.applyResults(ctx, tx, p, rows, now)
 	if err != nil {

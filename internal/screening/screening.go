@@ -119,6 +119,7 @@ type Service struct {
 	log          *slog.Logger
 
 	register *storage.GroupCommit[registration, Registered]
+	filer    *filer
 	points   pointCache
 }
 
@@ -144,6 +145,11 @@ type Options struct {
 	// OnBatch observes each registration batch (size, time, error), e.g. to
 	// feed a histogram.
 	OnBatch func(size int, took time.Duration, err error)
+	// holdFiling leaves acknowledged registrations queued (tests of what
+	// happens before filing, or after a crash before it): no background
+	// filer; reads and results still file what they need, and Close files
+	// the rest.
+	holdFiling bool
 }
 
 // New returns the screening module. Close stops its registration committer
@@ -169,9 +175,24 @@ func New(d Deps, opts Options) *Service {
 			workers = 2
 		}
 	}
+	s.filer = newFiler()
+	onBatch := func(size int, took time.Duration, err error) {
+		if err == nil {
+			s.filer.lastBatch.Store(time.Now().UnixNano())
+			s.filer.poke()
+		}
+		if opts.OnBatch != nil {
+			opts.OnBatch(size, took, err)
+		}
+	}
 	s.register = storage.NewGroupCommit(d.DB, storage.GroupCommitOptions{
-		MaxBatch: opts.MaxBatch, QueueLimit: opts.QueueLimit, Workers: workers, OnBatch: opts.OnBatch,
+		MaxBatch: opts.MaxBatch, QueueLimit: opts.QueueLimit, Workers: workers, OnBatch: onBatch,
 	}, s.applyRegistrations)
+	if opts.holdFiling {
+		close(s.filer.done)
+	} else {
+		go s.runFiler()
+	}
 	return s
 }
 
@@ -190,8 +211,16 @@ func Standalone(db *storage.DB, tree *regions.Tree, now func() time.Time) *Servi
 		Deadlines: deadlines.New(db, set, now), Settings: set, Now: now}, Options{})
 }
 
-// Close commits the queued registrations and stops taking new ones.
-func (s *Service) Close() { s.register.Close() }
+// Close commits the registrations waiting for a batch, stops taking new
+// ones, and files the acknowledged ones for up to closeFiling (the rest
+// stay queued and are filed at the next start).
+func (s *Service) Close() {
+	s.register.Close()
+	s.stopFiler(closeFiling)
+}
+
+// closeFiling bounds the filing Close does.
+const closeFiling = 30 * time.Second
 
 // Pending returns how many registrations wait for a batch.
 func (s *Service) Pending() int { return s.register.Pending() }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shaobing/shaobing/internal/apperr"
+	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/people"
 	"github.com/shaobing/shaobing/internal/scope"
 	"github.com/shaobing/shaobing/internal/storage"
@@ -80,14 +81,15 @@ const (
 
 // registration is one validated registration waiting for its batch.
 type registration struct {
-	ctx       context.Context // the request's: its principal and client go into the audit entry
-	clientID  string
-	hash      string
-	point     pointInfo
-	tubeCode  string
-	sampledAt int64
-	person    people.Person
-	by        int64
+	origin     audit.Origin // the request's user and client, for the audit entries
+	acceptedAt int64        // when acknowledged; set when filed
+	clientID   string
+	hash       string
+	point      pointInfo
+	tubeCode   string
+	sampledAt  int64
+	person     people.Person
+	by         int64
 }
 
 // RegisterSpecimen registers one specimen into its tube. It is validated
@@ -110,7 +112,7 @@ func (s *Service) prepare(ctx context.Context, in NewSpecimen) (registration, er
 		return registration{}, err
 	}
 	var problems apperr.Problems
-	reg := registration{ctx: ctx, by: p.UserID}
+	reg := registration{origin: audit.OriginOf(ctx), by: p.UserID}
 	reg.clientID = strings.TrimSpace(in.ClientID)
 	switch {
 	case reg.clientID == "":

@@ -311,6 +311,7 @@ func TestRegisterCoverageCounts(t *testing.T) {
 	again := specimen(c, pt, "T2002", 1, villageA)
 	again.ClientID = "again-1"
 	must(again)
+	f.filed()
 	got := map[string][2]int{}
 	rows, err := f.db.Query("SELECT region_code, targeted, sampled FROM coverage WHERE campaign_id = $1", c)
 	if err != nil {
@@ -347,6 +348,7 @@ func TestRegisterMarksRecallResampled(t *testing.T) {
 	}
 	// The tube came back positive: a recall for its member (written
 	// directly; the result rules are tested with results).
+	f.filed()
 	if _, err := f.db.Exec(`INSERT INTO recalls (campaign_id, tube_id, specimen_id, person_id, region_code, institution_id, reason, state, due_at, created_at)
 		SELECT campaign_id, tube_id, id, person_id, region_code, institution_id, 'positive', 'to_notify', 1, 1 FROM specimens WHERE id = $1`, reg.ID); err != nil {
 		t.Fatal(err)
@@ -359,6 +361,7 @@ func TestRegisterMarksRecallResampled(t *testing.T) {
 	}
 	var state string
 	var by int64
+	f.filed()
 	if err := f.db.QueryRow("SELECT state, resample_specimen_id FROM recalls").Scan(&state, &by); err != nil {
 		t.Fatal(err)
 	}

@@ -8,32 +8,53 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/shaobing/shaobing/internal/audit"
 	"github.com/shaobing/shaobing/internal/deadlines"
 	"github.com/shaobing/shaobing/internal/storage"
 )
 
-// applyRegistrations writes one group-commit batch of registrations. Each
-// step is one statement for the whole batch (a few rare paths go row by
-// row), so a batch of hundreds costs about what one registration would.
-// If a statement fails, the whole batch is abandoned (storage.AbortBatch):
-// the transaction rolls back and every item gets the error.
+// applyRegistrations accepts one group-commit batch of registrations: it
+// answers client ids already used, fills the tubes (refusing full, sealed
+// and foreign ones) and writes the accepted registrations to the filing
+// queue, each with its specimen id. That is all a sampler waits for; the
+// filer (fileQueued) registers the persons, writes the specimens, coverage
+// and audit entries a moment later. Each step is one statement for the
+// whole batch. If a statement fails, the whole batch is abandoned
+// (storage.AbortBatch): the transaction rolls back and every item gets the
+// error.
 func (s *Service) applyRegistrations(ctx context.Context, tx *sql.Tx, items []registration) ([]Registered, []error) {
-	b := &regBatch{s: s, tx: tx, items: items, at: storage.Millis(s.now()),
-		results: make([]Registered, len(items)), errs: make([]error, len(items)),
-		rows: make([]regRow, len(items))}
-	if err := b.write(ctx); err != nil {
+	b := s.newRegBatch(tx, items)
+	if err := b.run(ctx, b.replays, b.fillTubes, b.enqueue, b.updateTubes); err != nil {
 		abort := storage.AbortBatch(err)
 		for i := range b.errs {
 			b.errs[i] = abort
 			b.results[i] = Registered{}
 		}
+		return b.results, b.errs
 	}
+	b.settleDuplicates()
 	return b.results, b.errs
 }
 
-// regBatch is one batch being written.
+func (s *Service) newRegBatch(tx *sql.Tx, items []registration) *regBatch {
+	return &regBatch{s: s, tx: tx, items: items, at: storage.Millis(s.now()),
+		results: make([]Registered, len(items)), errs: make([]error, len(items)),
+		rows: make([]regRow, len(items))}
+}
+
+// run runs steps in order and stops at the first error.
+func (b *regBatch) run(ctx context.Context, steps ...func(context.Context) error) error {
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// regBatch is one batch being accepted, or filed.
 type regBatch struct {
 	s       *Service
 	tx      *sql.Tx
@@ -105,24 +126,6 @@ func (b *regBatch) byCampaignPerson(i, j int) int {
 	return cmp.Or(cmp.Compare(b.items[i].point.campaignID, b.items[j].point.campaignID), cmp.Compare(b.rows[i].personID, b.rows[j].personID))
 }
 
-func (b *regBatch) write(ctx context.Context) error {
-	steps := []func(context.Context) error{
-		b.replays, b.fillTubes, b.findPersons, b.findCampaignPersons, b.insertSpecimens,
-		b.insertCampaignPersons, b.markResampled, b.updateTubes,
-		// Last, next to the commit: every batch of a campaign updates the
-		// same counter rows and appends to the one audit chain, so these
-		// locks are held for as short a time as possible.
-		b.countCoverage, b.record,
-	}
-	for _, step := range steps {
-		if err := step(ctx); err != nil {
-			return err
-		}
-	}
-	b.settleDuplicates()
-	return nil
-}
-
 // replays answers client ids already registered: the original for the same
 // body, a conflict for a different one. A client id repeated inside the
 // batch waits for its first occurrence's outcome.
@@ -141,8 +144,18 @@ func (b *regBatch) replays(ctx context.Context) error {
 		first[it.clientID] = i
 		marks = append(marks, a.Add(it.clientID))
 	}
+	// Filed or not yet: one statement, so one snapshot on PostgreSQL
+	// even while the filer moves a row from the queue to specimens.
+	// (SQLite's anonymous placeholders: each list adds its values.)
+	in := strings.Join(marks, ", ")
+	again := make([]string, len(marks))
+	for k, v := range a.Values() {
+		again[k] = a.Add(v)
+	}
 	rows, err := b.tx.QueryContext(ctx, `SELECT s.id, s.client_id, s.body_hash, t.code, t.members, t.capacity, t.state
-		FROM specimens s JOIN tubes t ON t.id = s.tube_id WHERE s.client_id IN (`+strings.Join(marks, ", ")+")", a.Values()...)
+		FROM specimens s JOIN tubes t ON t.id = s.tube_id WHERE s.client_id IN (`+in+`)
+		UNION ALL SELECT q.id, q.client_id, q.body_hash, t.code, t.members, t.capacity, t.state
+		FROM specimen_queue q JOIN tubes t ON t.id = q.tube_id WHERE q.client_id IN (`+strings.Join(again, ", ")+")", a.Values()...)
 	if err != nil {
 		return fmt.Errorf("screening: find Registered client ids: %w", err)
 	}
@@ -438,39 +451,29 @@ func (b *regBatch) findCampaignPersons(ctx context.Context) error {
 	return nil
 }
 
-// insertSpecimens writes the batch's specimens.
+// insertSpecimens writes the batch's specimens under the ids they were
+// acknowledged with.
 func (b *regBatch) insertSpecimens(ctx context.Context) error {
 	a := b.s.db.Dialect.BulkArgs()
 	var values []string
-	index := make(map[string]int)
 	for _, i := range b.liveIn(b.byClientID) {
 		it := b.items[i]
 		r := &b.rows[i]
-		index[it.clientID] = i
-		values = append(values, "("+strings.Join([]string{a.Add(it.clientID), a.Add(it.hash), a.Add(it.point.campaignID), a.Add(it.point.id),
-			a.Add(r.tube.id), a.Add(r.personID), a.Add(it.person.RegionCode), a.Add(it.point.institutionID), a.Add(it.person.Phone),
-			a.Add(it.person.NoPhone), a.Add(r.counted), a.Add(it.sampledAt), a.Add(sql.NullInt64{Int64: it.by, Valid: it.by != 0}),
-			a.Add(b.at)}, ", ")+")")
+		values = append(values, "("+strings.Join([]string{a.Add(r.specimenID), a.Add(it.clientID), a.Add(it.hash), a.Add(it.point.campaignID),
+			a.Add(it.point.id), a.Add(r.tube.id), a.Add(r.personID), a.Add(it.person.RegionCode), a.Add(it.point.institutionID),
+			a.Add(it.person.Phone), a.Add(it.person.NoPhone), a.Add(r.counted), a.Add(it.sampledAt),
+			a.Add(sql.NullInt64{Int64: it.by, Valid: it.by != 0}), a.Add(it.acceptedAt)}, ", ")+")")
 	}
 	if len(values) == 0 {
 		return nil
 	}
-	rows, err := b.tx.QueryContext(ctx, `INSERT INTO specimens (client_id, body_hash, campaign_id, sampling_point_id, tube_id, person_id,
+	_, err := b.tx.ExecContext(ctx, `INSERT INTO specimens (id, client_id, body_hash, campaign_id, sampling_point_id, tube_id, person_id,
 		region_code, institution_id, phone, no_phone, counted, sampled_at, sampled_by, created_at)
-		VALUES `+strings.Join(values, ", ")+" RETURNING id, client_id", a.Values()...)
+		VALUES `+strings.Join(values, ", "), a.Values()...)
 	if err != nil {
 		return fmt.Errorf("screening: insert specimens: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var clientID string
-		if err := rows.Scan(&id, &clientID); err != nil {
-			return fmt.Errorf("screening: insert specimens: %w", err)
-		}
-		b.rows[index[clientID]].specimenID = id
-	}
-	return rows.Err()
+	return nil
 }
 
 // insertCampaignPersons records the persons sampled in the campaign for the
@@ -645,41 +648,219 @@ func (b *regBatch) markResampled(ctx context.Context) error {
 	return nil
 }
 
-// updateTubes writes the tubes' new fill (and seal) in one statement, and
-// appends the residences of their members counted in coverage (the
-// results path counts a tube's members from them).
-func (b *regBatch) updateTubes(ctx context.Context) error {
-	counted := make(map[*tubeRow]string)
-	for i, it := range b.items {
-		if r := b.rows[i]; b.live(i) && r.counted {
-			counted[r.tube] += it.person.RegionCode + " "
-		}
-	}
-	a := b.s.db.Dialect.BulkArgs()
-	var values []string
-	for _, t := range b.tubes {
-		if !t.changed {
-			continue
-		}
-		sealedAt := sql.NullInt64{Int64: b.at, Valid: t.sealed}
-		values = append(values, "(CAST("+a.Add(t.id)+" AS BIGINT), CAST("+a.Add(t.members)+" AS INTEGER), CAST("+
-			a.Add(string(t.state))+" AS TEXT), CAST("+a.Add(sealedAt)+" AS BIGINT), CAST("+a.Add(t.firstSampledAt)+" AS BIGINT), CAST("+
-			a.Add(counted[t])+" AS TEXT))")
-	}
-	if len(values) == 0 {
+// enqueue reserves each accepted registration its specimen id, writes it
+// to the filing queue (in client id order: the key two instances could
+// both insert) and answers it.
+func (b *regBatch) enqueue(ctx context.Context) error {
+	idx := b.liveIn(b.byClientID)
+	if len(idx) == 0 {
 		return nil
 	}
-	_, err := b.tx.ExecContext(ctx, `WITH v (id, members, state, sealed_at, first_sampled_at, counted) AS (VALUES `+strings.Join(values, ", ")+`)
+	ids, err := b.s.reserveSpecimenIDs(ctx, b.tx, len(idx))
+	if err != nil {
+		return err
+	}
+	rows := make([][]any, len(idx))
+	for k, i := range idx {
+		it, r := b.items[i], &b.rows[i]
+		r.specimenID = ids[k]
+		p, o := it.person, it.origin
+		birth := sql.NullString{}
+		if !p.BirthDate.IsZero() {
+			birth = sql.NullString{String: p.BirthDate.Format(time.DateOnly), Valid: true}
+		}
+		rows[k] = []any{r.specimenID, it.clientID, it.hash, it.point.campaignID, it.point.id, r.tube.id, string(p.IDType), p.IDNumber,
+			p.Name, string(p.Sex), birth, p.Phone, p.NoPhone, p.RegionCode, it.sampledAt, sql.NullInt64{Int64: it.by, Valid: it.by != 0},
+			b.at, sql.NullInt64{Int64: o.UserID, Valid: o.UserID != 0}, o.Username, o.RegionCode, o.ClientAddr, o.UserAgent}
+	}
+	err = b.s.insertRows(ctx, b.tx, `INSERT INTO specimen_queue (id, client_id, body_hash, campaign_id, sampling_point_id, tube_id,
+		id_type, id_number, name, sex, birth_date, phone, no_phone, region_code, sampled_at, sampled_by, created_at,
+		origin_user_id, origin_username, origin_region, origin_addr, origin_agent) VALUES`, rows)
+	if err != nil {
+		return fmt.Errorf("screening: queue registrations: %w", err)
+	}
+	for _, i := range idx {
+		it, r := b.items[i], b.rows[i]
+		b.results[i] = Registered{ID: r.specimenID, ClientID: it.clientID, TubeCode: it.tubeCode, TubeCount: r.position,
+			TubeCapacity: r.tube.capacity, TubeState: string(r.tube.state), Created: true}
+	}
+	return nil
+}
+
+// reserveSpecimenIDs takes n ids from the specimens table's sequence, for
+// registrations filed later under them.
+func (s *Service) reserveSpecimenIDs(ctx context.Context, tx *sql.Tx, n int) ([]int64, error) {
+	ids := make([]int64, 0, n)
+	if s.db.Dialect == storage.SQLite {
+		// The AUTOINCREMENT counter: SQLite never hands out an id at or
+		// below it, and the single writer makes the range ours.
+		var last int64
+		err := tx.QueryRowContext(ctx, "UPDATE sqlite_sequence SET seq = seq + $1 WHERE name = 'specimens' RETURNING seq", n).Scan(&last)
+		if err != nil {
+			return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
+		}
+		for id := last - int64(n) + 1; id <= last; id++ {
+			ids = append(ids, id)
+		}
+		return ids, nil
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT nextval(pg_get_serial_sequence('specimens', 'id')) FROM generate_series(1, $1)", n)
+	if err != nil {
+		return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
+	}
+	if len(ids) != n {
+		return nil, fmt.Errorf("screening: reserved %d specimen ids of %d", len(ids), n)
+	}
+	return ids, nil
+}
+
+// updateTubes writes the tubes' new fill (and seal).
+func (b *regBatch) updateTubes(ctx context.Context) error {
+	var rows [][]any
+	for _, t := range b.tubes {
+		if t.changed {
+			rows = append(rows, []any{t.id, t.members, string(t.state), sql.NullInt64{Int64: b.at, Valid: t.sealed}, t.firstSampledAt})
+		}
+	}
+	if b.s.db.Dialect == storage.SQLite {
+		// One prepared statement run per tube: parsing a VALUES list of a
+		// batch's tubes, typed with CASTs, cost more than the update.
+		err := execEach(ctx, b.tx, "UPDATE tubes SET members = ?, state = ?, sealed_at = COALESCE(sealed_at, ?), first_sampled_at = ? WHERE id = ?",
+			reorder(rows, 1, 2, 3, 4, 0))
+		if err != nil {
+			return fmt.Errorf("screening: update tubes: %w", err)
+		}
+		return nil
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	a := b.s.db.Dialect.BulkArgs()
+	values := make([]string, len(rows))
+	for k, r := range rows {
+		values[k] = "(CAST(" + a.Add(r[0]) + " AS BIGINT), CAST(" + a.Add(r[1]) + " AS INTEGER), CAST(" + a.Add(r[2]) + " AS TEXT), CAST(" +
+			a.Add(r[3]) + " AS BIGINT), CAST(" + a.Add(r[4]) + " AS BIGINT))"
+	}
+	_, err := b.tx.ExecContext(ctx, `WITH v (id, members, state, sealed_at, first_sampled_at) AS (VALUES `+strings.Join(values, ", ")+`)
 		UPDATE tubes SET members = v.members, state = v.state, sealed_at = COALESCE(tubes.sealed_at, v.sealed_at),
-		first_sampled_at = v.first_sampled_at, counted_regions = tubes.counted_regions || v.counted FROM v WHERE tubes.id = v.id`, a.Values()...)
+		first_sampled_at = v.first_sampled_at FROM v WHERE tubes.id = v.id`, a.Values()...)
 	if err != nil {
 		return fmt.Errorf("screening: update tubes: %w", err)
 	}
 	return nil
 }
 
-// record writes the batch's audit entries, each under its own request's
-// user and client address, and fills in the answers.
+// reorder returns each row with its values in the order of the indexes.
+func reorder(rows [][]any, order ...int) [][]any {
+	out := make([][]any, len(rows))
+	for k, r := range rows {
+		out[k] = make([]any, len(order))
+		for j, i := range order {
+			out[k][j] = r[i]
+		}
+	}
+	return out
+}
+
+// insertRows inserts rows with head, an INSERT up to its VALUES keyword:
+// on PostgreSQL one statement lists every row (a round trip per row would
+// cost more); on SQLite one prepared statement runs per row (parsing a
+// VALUES list as long as the batch cost more than the inserts).
+func (s *Service) insertRows(ctx context.Context, tx *sql.Tx, head string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if s.db.Dialect == storage.SQLite {
+		return execEach(ctx, tx, head+" ("+strings.TrimSuffix(strings.Repeat("?, ", len(rows[0])), ", ")+")", rows)
+	}
+	a := s.db.Dialect.BulkArgs()
+	values := make([]string, len(rows))
+	for k, r := range rows {
+		marks := make([]string, len(r))
+		for j, v := range r {
+			marks[j] = a.Add(v)
+		}
+		values[k] = "(" + strings.Join(marks, ", ") + ")"
+	}
+	_, err := tx.ExecContext(ctx, head+" "+strings.Join(values, ", "), a.Values()...)
+	return err
+}
+
+// execEach prepares query once and runs it for each row's values.
+func execEach(ctx context.Context, tx *sql.Tx, query string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err := stmt.ExecContext(ctx, r...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countRegions appends to each tube the residences of its newly filed
+// members who count in coverage (the results path counts a tube's members
+// from them). On PostgreSQL the tubes are locked in code order first, the
+// order registrations lock them in.
+func (b *regBatch) countRegions(ctx context.Context) error {
+	counted := make(map[*tubeRow]string)
+	for i, it := range b.items {
+		if r := b.rows[i]; b.live(i) && r.counted {
+			counted[r.tube] += it.person.RegionCode + " "
+		}
+	}
+	if len(counted) == 0 {
+		return nil
+	}
+	tubes := make([]*tubeRow, 0, len(counted))
+	for t := range counted {
+		tubes = append(tubes, t)
+	}
+	slices.SortFunc(tubes, func(x, y *tubeRow) int { return strings.Compare(x.code, y.code) })
+	a := b.s.db.Dialect.BulkArgs()
+	values := make([]string, len(tubes))
+	for k, t := range tubes {
+		values[k] = "(CAST(" + a.Add(t.id) + " AS BIGINT), CAST(" + a.Add(counted[t]) + " AS TEXT))"
+	}
+	if b.s.db.Dialect == storage.Postgres {
+		lock := storage.Args{}
+		ids := make([]string, len(tubes))
+		for k, t := range tubes {
+			ids[k] = lock.Add(t.id)
+		}
+		rows, err := b.tx.QueryContext(ctx, "SELECT id FROM tubes WHERE id IN ("+strings.Join(ids, ", ")+") ORDER BY code FOR UPDATE", lock.Values()...)
+		if err != nil {
+			return fmt.Errorf("screening: lock tubes to count: %w", err)
+		}
+		rows.Close()
+	}
+	_, err := b.tx.ExecContext(ctx, `WITH v (id, counted) AS (VALUES `+strings.Join(values, ", ")+`)
+		UPDATE tubes SET counted_regions = tubes.counted_regions || v.counted FROM v WHERE tubes.id = v.id`, a.Values()...)
+	if err != nil {
+		return fmt.Errorf("screening: count tube members: %w", err)
+	}
+	return nil
+}
+
+// record writes the filed registrations' audit entries, each under its own
+// request's user and client address.
 func (b *regBatch) record(ctx context.Context) error {
 	var entries []audit.Attributed
 	for i, it := range b.items {
@@ -688,13 +869,11 @@ func (b *regBatch) record(ctx context.Context) error {
 		}
 		r := b.rows[i]
 		if r.newPerson {
-			entries = append(entries, audit.Attributed{From: it.ctx, Entry: audit.Entry{Action: "person.create", ObjectType: "person",
-				ObjectID: strconv.FormatInt(r.personID, 10), Detail: "Registered when sampled"}})
+			entries = append(entries, audit.Attributed{Origin: it.origin, Entry: audit.Entry{Action: "person.create", ObjectType: "person",
+				ObjectID: strconv.FormatInt(r.personID, 10), Detail: "registered when sampled"}})
 		}
-		entries = append(entries, audit.Attributed{From: it.ctx, Entry: audit.Entry{Action: "specimen.create", ObjectType: "specimen",
+		entries = append(entries, audit.Attributed{Origin: it.origin, Entry: audit.Entry{Action: "specimen.create", ObjectType: "specimen",
 			ObjectID: strconv.FormatInt(r.specimenID, 10), Detail: "tube " + it.tubeCode + ", sampling point " + strconv.FormatInt(it.point.id, 10)}})
-		b.results[i] = Registered{ID: r.specimenID, ClientID: it.clientID, TubeCode: it.tubeCode, TubeCount: r.position,
-			TubeCapacity: r.tube.capacity, TubeState: string(r.tube.state), Created: true}
 	}
 	return b.s.audit.RecordAttributed(ctx, b.tx, entries)
 }

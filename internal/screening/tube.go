@@ -194,6 +194,9 @@ func (s *Service) Tube(ctx context.Context, code string) (Tube, error) {
 	if err != nil {
 		return Tube{}, err
 	}
+	if err := s.settled(ctx); err != nil {
+		return Tube{}, err
+	}
 	t, err := s.getTube(ctx, s.db, p, code, false)
 	entry := audit.Entry{Action: "tube.read", ObjectType: "tube", ObjectID: normalTubeCode(code)}
 	if apperr.Is(err, apperr.NotFound) {

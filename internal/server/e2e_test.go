@@ -51,6 +51,7 @@ func TestEveryMessageInBothLanguages(t *testing.T) {
 // for the district and an epidemiologist for each township.
 type world struct {
 	srv                *httptest.Server
+	app                *Server
 	db                 *storage.DB
 	personA, personB   people.Person
 	tokenA, tokenAdmin string
@@ -67,7 +68,7 @@ func newWorld(t *testing.T) *world {
 	}
 	sys := scope.WithPrincipal(context.Background(), scope.System())
 	accounts := auth.New(db, tree, s.Shell(), time.Now, auth.Options{Hash: auth.HashParams{Memory: 8 * 1024, Time: 1, Threads: 1}})
-	w := &world{db: db}
+	w := &world{db: db, app: s}
 	for _, u := range []auth.NewUser{
 		{Username: "district.admin", Roles: []scope.Role{scope.BureauAdmin}, RegionCode: "330305"},
 		{Username: "beiao.cdc", Roles: []scope.Role{scope.Epidemiologist}, RegionCode: "330305001"},

@@ -114,6 +114,10 @@ func (w *screeningWorld) specimenBody(point int64, clientID, tube string, seq in
 
 func (w *screeningWorld) rows(t *testing.T, table string) int {
 	t.Helper()
+	// Registrations are filed a moment after they are acknowledged.
+	if err := w.app.screening.FileQueued(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	var n int
 	if err := w.db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -199,6 +200,17 @@ func New(cfg Config) (*Server, error) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shaobing_specimen_queue_depth",
 		Help: "Specimen registrations waiting for a group-commit batch; at the queue limit new ones get 503."},
 		func() float64 { return float64(s.screening.Pending()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "shaobing_specimens_unfiled",
+		Help: "Specimen registrations acknowledged and not yet filed (persons, specimens, coverage, audit); grows during a registration peak."},
+		func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			n, err := s.screening.Queued(ctx)
+			if err != nil {
+				return math.NaN()
+			}
+			return float64(n)
+		}))
 	rt := newRouteTable()
 	s.routes(rt)
 	s.patterns = rt.patterns
