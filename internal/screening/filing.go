@@ -308,6 +308,29 @@ func (s *Service) fileTubes(ctx context.Context, tx *sql.Tx, codes []string) err
 	if any == 0 {
 		return nil
 	}
+	if s.db.Dialect == storage.Postgres {
+		// Lock every queued row of these tubes first, waiting for those a
+		// background filer holds (gone once it commits) while this
+		// transaction holds nothing yet. Waiting later, between chunks,
+		// would hold the tubes, counters and audit chain the first chunk
+		// locked, which that filer wants next: a deadlock.
+		a := s.db.Dialect.BulkArgs()
+		marks := make([]string, len(codes))
+		for i, c := range codes {
+			marks[i] = a.Add(c)
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT q.id FROM specimen_queue q WHERE q.tube_id IN (SELECT id FROM tubes WHERE code IN ("+
+			strings.Join(marks, ", ")+")) FOR UPDATE", a.Values()...)
+		if err != nil {
+			return fmt.Errorf("screening: lock queued registrations: %w", err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("screening: lock queued registrations: %w", err)
+		}
+	}
 	for {
 		n, err := s.fileIn(ctx, tx, fileChunk, codes, false)
 		if err != nil || n == 0 {

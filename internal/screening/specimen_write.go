@@ -849,7 +849,12 @@ func (b *regBatch) countRegions(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("screening: lock tubes to count: %w", err)
 		}
+		for rows.Next() {
+		}
 		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("screening: lock tubes to count: %w", err)
+		}
 	}
 	_, err := b.tx.ExecContext(ctx, `WITH v (id, counted) AS (VALUES `+strings.Join(values, ", ")+`)
 		UPDATE tubes SET counted_regions = tubes.counted_regions || v.counted FROM v WHERE tubes.id = v.id`, a.Values()...)

@@ -34,6 +34,7 @@ CREATE TABLE specimen_queue (
 );
 CREATE INDEX specimen_queue_tube ON specimen_queue (tube_id);
 -- The specimens' AUTOINCREMENT counter hands out the ids (see
--- reserveSpecimenIDs); it exists from the first specimen on.
+-- reserveSpecimenIDs); SQLite creates its row at the first specimen, so it
+-- is made here for a database without any.
 INSERT INTO sqlite_sequence (name, seq) SELECT 'specimens', COALESCE((SELECT MAX(id) FROM specimens), 0)
   WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'specimens');
