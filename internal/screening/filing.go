@@ -319,15 +319,9 @@ func (s *Service) fileTubes(ctx context.Context, tx *sql.Tx, codes []string) err
 		for i, c := range codes {
 			marks[i] = a.Add(c)
 		}
-		rows, err := tx.QueryContext(ctx, "SELECT q.id FROM specimen_queue q WHERE q.tube_id IN (SELECT id FROM tubes WHERE code IN ("+
-			strings.Join(marks, ", ")+")) FOR UPDATE", a.Values()...)
+		err := lockRows(ctx, tx, "SELECT q.id FROM specimen_queue q WHERE q.tube_id IN (SELECT id FROM tubes WHERE code IN ("+
+			strings.Join(marks, ", ")+")) FOR UPDATE", a.Values())
 		if err != nil {
-			return fmt.Errorf("screening: lock queued registrations: %w", err)
-		}
-		for rows.Next() {
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("screening: lock queued registrations: %w", err)
 		}
 	}
@@ -337,6 +331,20 @@ func (s *Service) fileTubes(ctx context.Context, tx *sql.Tx, codes []string) err
 			return err
 		}
 	}
+}
+
+// lockRows runs a SELECT … FOR UPDATE for its locks alone, reading its
+// rows to the end: an error (a deadlock, on PostgreSQL) can come with the
+// rows, and ignoring it would leave the transaction aborted.
+func lockRows(ctx context.Context, tx *sql.Tx, query string, args []any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // settle files a small backlog before a read of filed data, so that what a

@@ -845,14 +845,7 @@ func (b *regBatch) countRegions(ctx context.Context) error {
 		for k, t := range tubes {
 			ids[k] = lock.Add(t.id)
 		}
-		rows, err := b.tx.QueryContext(ctx, "SELECT id FROM tubes WHERE id IN ("+strings.Join(ids, ", ")+") ORDER BY code FOR UPDATE", lock.Values()...)
-		if err != nil {
-			return fmt.Errorf("screening: lock tubes to count: %w", err)
-		}
-		for rows.Next() {
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := lockRows(ctx, b.tx, "SELECT id FROM tubes WHERE id IN ("+strings.Join(ids, ", ")+") ORDER BY code FOR UPDATE", lock.Values()); err != nil {
 			return fmt.Errorf("screening: lock tubes to count: %w", err)
 		}
 	}
