@@ -91,7 +91,7 @@ func (s *Service) runFiler() {
 			if !s.yieldToRegistrations() {
 				return
 			}
-			n, err := s.fileQueued(ctx, nil)
+			n, err := s.fileQueued(ctx)
 			if err != nil {
 				s.log.Error("screening: filing registrations failed; retrying", "err", err)
 				select {
@@ -140,7 +140,7 @@ func (s *Service) stopFiler(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for ctx.Err() == nil {
-		n, err := s.fileQueued(ctx, nil)
+		n, err := s.fileQueued(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Error("screening: filing registrations at shutdown", "err", err)
@@ -163,10 +163,9 @@ func (s *Service) Queued(ctx context.Context) (int, error) {
 }
 
 // fileQueued files one transaction's worth of queued registrations, oldest
-// first — only those in the tubes named by codes when codes is not nil —
-// and returns how many it filed. A deadlock or serialization failure
+// first, and returns how many it filed. A deadlock or serialization failure
 // (PostgreSQL) is tried once more.
-func (s *Service) fileQueued(ctx context.Context, codes []string) (int, error) {
+func (s *Service) fileQueued(ctx context.Context) (int, error) {
 	limit := fileChunk
 	if s.registering() {
 		limit = fileChunkBusy
@@ -175,7 +174,7 @@ func (s *Service) fileQueued(ctx context.Context, codes []string) (int, error) {
 	file := func() error {
 		return s.db.InTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			n, err = s.fileIn(ctx, tx, limit, codes, true)
+			n, err = s.fileIn(ctx, tx, limit, nil, true)
 			return err
 		})
 	}
@@ -383,7 +382,7 @@ func (s *Service) FileQueued(ctx context.Context) error {
 		if left == 0 {
 			return nil
 		}
-		n, err := s.fileQueued(ctx, nil)
+		n, err := s.fileQueued(ctx)
 		if err != nil {
 			return err
 		}
