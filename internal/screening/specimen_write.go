@@ -21,7 +21,8 @@ import (
 // queue, each with its specimen id. That is all a sampler waits for; the
 // filer (fileQueued) registers the persons, writes the specimens, coverage
 // and audit entries a moment later. Each step is one statement for the
-// whole batch. If a statement fails, the whole batch is abandoned
+// whole batch (on SQLite, some are one prepared statement run per row:
+// insertRows). If a statement fails, the whole batch is abandoned
 // (storage.AbortBatch): the transaction rolls back and every item gets the
 // error.
 func (s *Service) applyRegistrations(ctx context.Context, tx *sql.Tx, items []registration) ([]Registered, []error) {
@@ -454,22 +455,15 @@ func (b *regBatch) findCampaignPersons(ctx context.Context) error {
 // insertSpecimens writes the batch's specimens under the ids they were
 // acknowledged with.
 func (b *regBatch) insertSpecimens(ctx context.Context) error {
-	a := b.s.db.Dialect.BulkArgs()
-	var values []string
+	var rows [][]any
 	for _, i := range b.liveIn(b.byClientID) {
-		it := b.items[i]
-		r := &b.rows[i]
-		values = append(values, "("+strings.Join([]string{a.Add(r.specimenID), a.Add(it.clientID), a.Add(it.hash), a.Add(it.point.campaignID),
-			a.Add(it.point.id), a.Add(r.tube.id), a.Add(r.personID), a.Add(it.person.RegionCode), a.Add(it.point.institutionID),
-			a.Add(it.person.Phone), a.Add(it.person.NoPhone), a.Add(r.counted), a.Add(it.sampledAt),
-			a.Add(sql.NullInt64{Int64: it.by, Valid: it.by != 0}), a.Add(it.acceptedAt)}, ", ")+")")
+		it, r := b.items[i], b.rows[i]
+		rows = append(rows, []any{r.specimenID, it.clientID, it.hash, it.point.campaignID, it.point.id, r.tube.id, r.personID,
+			it.person.RegionCode, it.point.institutionID, it.person.Phone, it.person.NoPhone, r.counted, it.sampledAt,
+			sql.NullInt64{Int64: it.by, Valid: it.by != 0}, it.acceptedAt})
 	}
-	if len(values) == 0 {
-		return nil
-	}
-	_, err := b.tx.ExecContext(ctx, `INSERT INTO specimens (id, client_id, body_hash, campaign_id, sampling_point_id, tube_id, person_id,
-		region_code, institution_id, phone, no_phone, counted, sampled_at, sampled_by, created_at)
-		VALUES `+strings.Join(values, ", "), a.Values()...)
+	err := b.s.insertRows(ctx, b.tx, `INSERT INTO specimens (id, client_id, body_hash, campaign_id, sampling_point_id, tube_id, person_id,
+		region_code, institution_id, phone, no_phone, counted, sampled_at, sampled_by, created_at) VALUES`, rows)
 	if err != nil {
 		return fmt.Errorf("screening: insert specimens: %w", err)
 	}
@@ -727,17 +721,16 @@ func (s *Service) reserveSpecimenIDs(ctx context.Context, tx *sql.Tx, n int) ([]
 
 // updateTubes writes the tubes' new fill (and seal).
 func (b *regBatch) updateTubes(ctx context.Context) error {
-	var rows [][]any
+	var rows [][]any // members, state, sealed_at, first_sampled_at, id
 	for _, t := range b.tubes {
 		if t.changed {
-			rows = append(rows, []any{t.id, t.members, string(t.state), sql.NullInt64{Int64: b.at, Valid: t.sealed}, t.firstSampledAt})
+			rows = append(rows, []any{t.members, string(t.state), sql.NullInt64{Int64: b.at, Valid: t.sealed}, t.firstSampledAt, t.id})
 		}
 	}
 	if b.s.db.Dialect == storage.SQLite {
 		// One prepared statement run per tube: parsing a VALUES list of a
 		// batch's tubes, typed with CASTs, cost more than the update.
-		err := execEach(ctx, b.tx, "UPDATE tubes SET members = ?, state = ?, sealed_at = COALESCE(sealed_at, ?), first_sampled_at = ? WHERE id = ?",
-			reorder(rows, 1, 2, 3, 4, 0))
+		err := execEach(ctx, b.tx, "UPDATE tubes SET members = ?, state = ?, sealed_at = COALESCE(sealed_at, ?), first_sampled_at = ? WHERE id = ?", rows)
 		if err != nil {
 			return fmt.Errorf("screening: update tubes: %w", err)
 		}
@@ -749,8 +742,8 @@ func (b *regBatch) updateTubes(ctx context.Context) error {
 	a := b.s.db.Dialect.BulkArgs()
 	values := make([]string, len(rows))
 	for k, r := range rows {
-		values[k] = "(CAST(" + a.Add(r[0]) + " AS BIGINT), CAST(" + a.Add(r[1]) + " AS INTEGER), CAST(" + a.Add(r[2]) + " AS TEXT), CAST(" +
-			a.Add(r[3]) + " AS BIGINT), CAST(" + a.Add(r[4]) + " AS BIGINT))"
+		values[k] = "(CAST(" + a.Add(r[4]) + " AS BIGINT), CAST(" + a.Add(r[0]) + " AS INTEGER), CAST(" + a.Add(r[1]) + " AS TEXT), CAST(" +
+			a.Add(r[2]) + " AS BIGINT), CAST(" + a.Add(r[3]) + " AS BIGINT))"
 	}
 	_, err := b.tx.ExecContext(ctx, `WITH v (id, members, state, sealed_at, first_sampled_at) AS (VALUES `+strings.Join(values, ", ")+`)
 		UPDATE tubes SET members = v.members, state = v.state, sealed_at = COALESCE(tubes.sealed_at, v.sealed_at),
@@ -759,18 +752,6 @@ func (b *regBatch) updateTubes(ctx context.Context) error {
 		return fmt.Errorf("screening: update tubes: %w", err)
 	}
 	return nil
-}
-
-// reorder returns each row with its values in the order of the indexes.
-func reorder(rows [][]any, order ...int) [][]any {
-	out := make([][]any, len(rows))
-	for k, r := range rows {
-		out[k] = make([]any, len(order))
-		for j, i := range order {
-			out[k][j] = r[i]
-		}
-	}
-	return out
 }
 
 // insertRows inserts rows with head, an INSERT up to its VALUES keyword:
