@@ -201,6 +201,34 @@ func TestOpenRefusesWeakenedPostgres(t *testing.T) {
 	}
 }
 
+// TestPostgresParallelQueryOffByDefault: the server's connections plan
+// without parallel workers unless the URL sets the parameter.
+func TestPostgresParallelQueryOffByDefault(t *testing.T) {
+	if os.Getenv("SHAOBING_TEST_DB") != "postgres" {
+		t.Skip("PostgreSQL-only; the postgres pass of scripts/test runs it")
+	}
+	u := storagetest.URL(t)
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	for _, c := range []struct{ url, want string }{
+		{u, "0"},
+		{u + sep + "max_parallel_workers_per_gather=2", "2"},
+	} {
+		db, err := storage.Open(context.Background(), c.url)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		var got string
+		err = db.QueryRowContext(context.Background(), "SELECT current_setting('max_parallel_workers_per_gather')").Scan(&got)
+		db.Close()
+		if err != nil || got != c.want {
+			t.Errorf("max_parallel_workers_per_gather = %q (%v), want %q", got, err, c.want)
+		}
+	}
+}
+
 // TestBulkArgs checks the placeholders handed out per dialect, and that a
 // many-parameter statement with anonymous placeholders binds them in order.
 func TestBulkArgs(t *testing.T) {
