@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -88,4 +89,18 @@ func (a *Args) Values() []any { return a.values }
 // EscapeLike escapes %, _ and \ for use in a LIKE pattern with ESCAPE '\'.
 func EscapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// FreshPlan returns a statement's arguments so that PostgreSQL plans it for
+// these values on every run, instead of reusing a generic plan cached by
+// the connection's prepared statement. It is for statements on a table
+// whose size swings, like a queue: a generic plan made while the queue was
+// nearly empty scans it whole, and keeps doing so once it holds 100,000
+// rows (the registration load test: 30 ms a lookup instead of 0.3 ms). On
+// SQLite it returns args unchanged.
+func (d Dialect) FreshPlan(args []any) []any {
+	if d != Postgres {
+		return args
+	}
+	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 }
