@@ -231,7 +231,7 @@ func (s *Service) handoverTubes(ctx context.Context, tx *sql.Tx, p *scope.Princi
 	}
 	query := tubeSelect + " WHERE t.code IN (" + strings.Join(marks, ", ") + ") AND " + tubeScope(p, &a, "t") + " ORDER BY t.code"
 	if s.db.Dialect == storage.Postgres {
-		query += " FOR UPDATE OF t"
+		query += " FOR NO KEY UPDATE OF t"
 	}
 	rows, err := tx.QueryContext(ctx, query, a.Values()...)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,11 +217,7 @@ func (s *Service) readQueue(ctx context.Context, tx *sql.Tx, limit int, codes []
 	a := s.db.Dialect.BulkArgs()
 	query := "SELECT " + queueColumns + " FROM specimen_queue q JOIN tubes t ON t.id = q.tube_id"
 	if codes != nil {
-		marks := make([]string, len(codes))
-		for i, c := range codes {
-			marks[i] = a.Add(c)
-		}
-		query += " WHERE q.tube_id IN (SELECT id FROM tubes WHERE code IN (" + strings.Join(marks, ", ") + "))"
+		query += " WHERE q.tube_id IN (SELECT id FROM tubes WHERE " + storage.InList(s.db.Dialect, &a, "code", codes) + ")"
 	}
 	query += " ORDER BY q.id LIMIT " + a.Add(limit)
 	if s.db.Dialect == storage.Postgres {
@@ -231,7 +226,7 @@ func (s *Service) readQueue(ctx context.Context, tx *sql.Tx, limit int, codes []
 			query += " SKIP LOCKED"
 		}
 	}
-	rows, err := tx.QueryContext(ctx, query, a.Values()...)
+	rows, err := tx.QueryContext(ctx, query, s.db.Dialect.FreshPlan(a.Values())...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("screening: read queued registrations: %w", err)
 	}
@@ -279,12 +274,13 @@ func (s *Service) readQueue(ctx context.Context, tx *sql.Tx, limit int, codes []
 
 // dequeue deletes the filed registrations from the queue.
 func (b *regBatch) dequeue(ctx context.Context) error {
-	a := b.s.db.Dialect.BulkArgs()
-	marks := make([]string, len(b.rows))
+	d := b.s.db.Dialect
+	a := d.BulkArgs()
+	ids := make([]int64, len(b.rows))
 	for i, r := range b.rows {
-		marks[i] = a.Add(r.specimenID)
+		ids[i] = r.specimenID
 	}
-	res, err := b.tx.ExecContext(ctx, "DELETE FROM specimen_queue WHERE id IN ("+strings.Join(marks, ", ")+")", a.Values()...)
+	res, err := b.tx.ExecContext(ctx, "DELETE FROM specimen_queue WHERE "+storage.InList(d, &a, "id", ids), d.FreshPlan(a.Values())...)
 	if err != nil {
 		return fmt.Errorf("screening: dequeue filed registrations: %w", err)
 	}
@@ -300,7 +296,7 @@ func (b *regBatch) dequeue(ctx context.Context) error {
 // members were filed) and this is one probe of an empty index.
 func (s *Service) fileTubes(ctx context.Context, tx *sql.Tx, codes []string) error {
 	var any int
-	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM specimen_queue ORDER BY id LIMIT 1) q").Scan(&any)
+	err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM specimen_queue ORDER BY id LIMIT 1) q", s.db.Dialect.FreshPlan(nil)...).Scan(&any)
 	if err != nil {
 		return fmt.Errorf("screening: probe the filing queue: %w", err)
 	}
@@ -313,13 +309,9 @@ func (s *Service) fileTubes(ctx context.Context, tx *sql.Tx, codes []string) err
 		// transaction holds nothing yet. Waiting later, between chunks,
 		// would hold the tubes, counters and audit chain the first chunk
 		// locked, which that filer wants next: a deadlock.
-		a := s.db.Dialect.BulkArgs()
-		marks := make([]string, len(codes))
-		for i, c := range codes {
-			marks[i] = a.Add(c)
-		}
-		err := lockRows(ctx, tx, "SELECT q.id FROM specimen_queue q WHERE q.tube_id IN (SELECT id FROM tubes WHERE code IN ("+
-			strings.Join(marks, ", ")+")) FOR UPDATE", a.Values())
+		var a storage.Args
+		err := lockRows(ctx, tx, "SELECT q.id FROM specimen_queue q WHERE q.tube_id IN (SELECT id FROM tubes WHERE "+
+			storage.InList(s.db.Dialect, &a, "code", codes)+") FOR UPDATE", s.db.Dialect.FreshPlan(a.Values()))
 		if err != nil {
 			return fmt.Errorf("screening: lock queued registrations: %w", err)
 		}
@@ -352,7 +344,8 @@ func lockRows(ctx context.Context, tx *sql.Tx, query string, args []any) error {
 // backlog (at least settleLimit) that it left to the filer.
 func (s *Service) settle(ctx context.Context) (int, error) {
 	var queued int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM specimen_queue ORDER BY id LIMIT $1) q", settleLimit+1).Scan(&queued)
+	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM specimen_queue ORDER BY id LIMIT $1) q",
+		s.db.Dialect.FreshPlan([]any{settleLimit + 1})...).Scan(&queued)
 	if err != nil {
 		return 0, fmt.Errorf("screening: count queued registrations: %w", err)
 	}
@@ -376,7 +369,7 @@ func (s *Service) FileQueued(ctx context.Context) error {
 		// Filing takes the oldest first: done once nothing acknowledged
 		// before this read is left, whatever came since.
 		var left int
-		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM specimen_queue WHERE id <= $1", head).Scan(&left); err != nil {
+		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM specimen_queue WHERE id <= $1", s.db.Dialect.FreshPlan([]any{head})...).Scan(&left); err != nil {
 			return fmt.Errorf("screening: read the filing queue: %w", err)
 		}
 		if left == 0 {

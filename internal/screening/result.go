@@ -653,7 +653,7 @@ func (s *Service) lockResultTubes(ctx context.Context, tx *sql.Tx, p *scope.Prin
 		FROM ` + s.jsonRows(a.Add(param), jsonCol{"code", "TEXT"}) + ` x CROSS JOIN tubes t
 		WHERE t.code = x.code AND ` + tubeScope(p, &a, "t") + " ORDER BY t.code"
 	if s.db.Dialect == storage.Postgres {
-		query += " FOR UPDATE OF t"
+		query += " FOR NO KEY UPDATE OF t"
 	}
 	res, err := tx.QueryContext(ctx, query, a.Values()...)
 	if err != nil {

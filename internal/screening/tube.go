@@ -173,7 +173,7 @@ func (s *Service) getTube(ctx context.Context, q storage.Querier, p *scope.Princ
 	var a storage.Args
 	query := tubeSelect + " WHERE t.code = " + a.Add(normalTubeCode(code)) + " AND " + tubeScope(p, &a, "t")
 	if forUpdate && s.db.Dialect == storage.Postgres {
-		query += " FOR UPDATE OF t"
+		query += " FOR NO KEY UPDATE OF t"
 	}
 	t, err := scanTube(q.QueryRowContext(ctx, query, a.Values()...))
 	if errors.Is(err, sql.ErrNoRows) {
