@@ -34,6 +34,7 @@ func TestMetricsExportDBPool(t *testing.T) {
 		`(?m)^go_sql_wait_count_total` + label + `\d`,
 		`(?m)^go_goroutines \d`,
 		`(?m)^shaobing_specimen_queue_depth 0$`,
+		`(?m)^shaobing_specimens_unfiled 0$`,
 	} {
 		if !regexp.MustCompile(want).Match(body) {
 			t.Errorf("/metrics lacks %s", want)
