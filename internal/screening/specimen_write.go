@@ -268,12 +268,20 @@ func (b *regBatch) liveCodes() []string {
 
 // openTubes opens the tubes first named by this batch, at the point and
 // with the campaign's pool size of the first item naming each, and reads
-// every tube named. It is one statement that takes the tubes' row locks in
-// code order, whether it inserts a tube or finds it (the no-op update
-// locks it on PostgreSQL; SQLite's single writer already serialises), so
-// batches written at once wait for each other instead of deadlocking, and
-// a batch filling a tube another batch is filling waits instead of
-// overfilling it.
+// every tube named, locked for the batch. It writes nothing to a tube it
+// finds: the batch's one update of its fill (updateTubes) is then the
+// row's first change in the transaction, which on PostgreSQL spares the
+// update the foreign-key checks it makes of a row changed earlier in the
+// same transaction (two a tube, and a row version: with a no-op update
+// here, 2.6 of a batch's 8.5 ms in the database went to the fill update).
+//
+// On PostgreSQL one statement takes the tubes' row locks in code order,
+// whether it inserts a tube or finds it: ON CONFLICT DO UPDATE … WHERE
+// FALSE locks a found row without changing it. Batches written at once
+// then wait for each other instead of deadlocking, and a batch filling a
+// tube another batch is filling waits instead of overfilling it. SQLite's
+// single writer already serialises batches: it reads the tubes there are
+// and inserts the others.
 func (b *regBatch) openTubes(ctx context.Context, codes []string) (map[string]*tubeRow, error) {
 	first := make(map[string]int, len(codes))
 	for i, it := range b.items {
@@ -288,17 +296,55 @@ func (b *regBatch) openTubes(ctx context.Context, codes []string) (map[string]*t
 		rows[j] = []any{c, pt.campaignID, pt.id, pt.institutionID, pt.regionCode, pt.poolSize, 0, string(TubeOpen), b.at, it.sampledAt}
 	}
 	out := make(map[string]*tubeRow, len(codes))
-	err := tubeOpening.InsertReturning(ctx, b.tx, b.s.db.Dialect, "tubes", `ON CONFLICT (code) DO UPDATE SET members = tubes.members
-		RETURNING id, code, campaign_id, sampling_point_id, capacity, members, state, first_sampled_at`, rows, func(r *sql.Rows) error {
+	scan := func(r *sql.Rows) error {
 		t := &tubeRow{}
 		if err := r.Scan(&t.id, &t.code, &t.campaignID, &t.pointID, &t.capacity, &t.members, &t.state, &t.firstSampledAt); err != nil {
 			return err
 		}
 		out[t.code] = t
 		return nil
-	})
-	if err != nil {
+	}
+	const columns = "id, code, campaign_id, sampling_point_id, capacity, members, state, first_sampled_at"
+	d := b.s.db.Dialect
+	// readFound reads the tubes named that the batch did not insert.
+	readFound := func() error {
+		var found []string
+		for _, c := range codes {
+			if out[c] == nil {
+				found = append(found, c)
+			}
+		}
+		if len(found) == 0 {
+			return nil
+		}
+		a := d.BulkArgs()
+		res, err := b.tx.QueryContext(ctx, "SELECT "+columns+" FROM tubes WHERE "+storage.InList(d, &a, "code", found), a.Values()...)
+		if err == nil {
+			err = storage.EachRow(res, scan)
+		}
+		if err != nil {
+			return fmt.Errorf("screening: read tubes: %w", err)
+		}
+		return nil
+	}
+	tail := "ON CONFLICT (code) DO UPDATE SET members = tubes.members WHERE FALSE RETURNING " + columns
+	if d == storage.SQLite {
+		if err := readFound(); err != nil {
+			return nil, err
+		}
+		var fresh [][]any
+		for j, c := range codes {
+			if out[c] == nil {
+				fresh = append(fresh, rows[j])
+			}
+		}
+		rows, tail = fresh, "RETURNING "+columns
+	}
+	if err := tubeOpening.InsertReturning(ctx, b.tx, d, "tubes", tail, rows, scan); err != nil {
 		return nil, fmt.Errorf("screening: open tubes: %w", err)
+	}
+	if d == storage.Postgres {
+		return out, readFound()
 	}
 	return out, nil
 }
