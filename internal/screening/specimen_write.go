@@ -809,7 +809,7 @@ func (b *regBatch) updateTubes(ctx context.Context) error {
 	if b.s.db.Dialect == storage.SQLite {
 		// One prepared statement run per tube: parsing a VALUES list of a
 		// batch's tubes, typed with CASTs, cost more than the update.
-		err := execEach(ctx, b.tx, "UPDATE tubes SET members = ?, state = ?, sealed_at = COALESCE(sealed_at, ?), first_sampled_at = ? WHERE id = ?", rows)
+		err := storage.ExecEach(ctx, b.tx, "UPDATE tubes SET members = ?, state = ?, sealed_at = COALESCE(sealed_at, ?), first_sampled_at = ? WHERE id = ?", rows)
 		if err != nil {
 			return fmt.Errorf("screening: update tubes: %w", err)
 		}
@@ -826,24 +826,6 @@ func (b *regBatch) updateTubes(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("screening: update tubes: %w", err)
-	}
-	return nil
-}
-
-// execEach prepares query once and runs it for each row's values.
-func execEach(ctx context.Context, tx *sql.Tx, query string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	stmt, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, r...); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -147,72 +147,67 @@ func (c Columns) Unnest(a *Args, rows [][]any) (string, error) {
 // array collects column j of rows into a slice the PostgreSQL driver sends
 // as an array, NULLs included.
 func (c Columns) array(j int, rows [][]any) (any, error) {
-	bad := func(v any) error {
-		return fmt.Errorf("storage: column %s (%s): unsupported value %T", c.names[j], c.types[j], v)
-	}
+	var arr any
+	var bad any
 	switch c.types[j] {
 	case "BIGINT", "INTEGER":
-		vals, out := make([]int64, len(rows)), make([]*int64, len(rows))
-		for i, r := range rows {
-			switch v := r[j].(type) {
+		arr, bad = collect(rows, j, func(v any) (int64, bool, bool) {
+			switch v := v.(type) {
 			case int64:
-				vals[i] = v
+				return v, true, true
 			case int:
-				vals[i] = int64(v)
+				return int64(v), true, true
 			case int32:
-				vals[i] = int64(v)
+				return int64(v), true, true
 			case sql.NullInt64:
-				if !v.Valid {
-					continue
-				}
-				vals[i] = v.Int64
-			case nil:
-				continue
-			default:
-				return nil, bad(v)
+				return v.Int64, v.Valid, true
 			}
-			out[i] = &vals[i]
-		}
-		return out, nil
+			return 0, false, v == nil
+		})
 	case "TEXT":
-		vals, out := make([]string, len(rows)), make([]*string, len(rows))
-		for i, r := range rows {
-			switch v := r[j].(type) {
+		arr, bad = collect(rows, j, func(v any) (string, bool, bool) {
+			switch v := v.(type) {
 			case string:
-				vals[i] = v
+				return v, true, true
 			case sql.NullString:
-				if !v.Valid {
-					continue
-				}
-				vals[i] = v.String
-			case nil:
-				continue
-			default:
-				return nil, bad(v)
+				return v.String, v.Valid, true
 			}
-			out[i] = &vals[i]
-		}
-		return out, nil
+			return "", false, v == nil
+		})
 	default: // BOOLEAN
-		vals, out := make([]bool, len(rows)), make([]*bool, len(rows))
-		for i, r := range rows {
-			switch v := r[j].(type) {
+		arr, bad = collect(rows, j, func(v any) (bool, bool, bool) {
+			switch v := v.(type) {
 			case bool:
-				vals[i] = v
+				return v, true, true
 			case sql.NullBool:
-				if !v.Valid {
-					continue
-				}
-				vals[i] = v.Bool
-			case nil:
-				continue
-			default:
-				return nil, bad(v)
+				return v.Bool, v.Valid, true
 			}
+			return false, false, v == nil
+		})
+	}
+	if arr == nil {
+		return nil, fmt.Errorf("storage: column %s (%s): unsupported value %T", c.names[j], c.types[j], bad)
+	}
+	return arr, nil
+}
+
+// collect reads column j of rows through get, which returns a value,
+// whether it is not NULL, and whether its type fits the column. It
+// returns the values as pointers (nil for NULL), or nil and the first
+// value that does not fit.
+func collect[T any](rows [][]any, j int, get func(any) (T, bool, bool)) (any, any) {
+	vals, out := make([]T, len(rows)), make([]*T, len(rows))
+	for i, r := range rows {
+		v, valid, ok := get(r[j])
+		if !ok {
+			return nil, r[j]
+		}
+		if valid {
+			vals[i] = v
 			out[i] = &vals[i]
 		}
-		return out, nil
 	}
+	return out, nil
 }
 
 // Insert inserts rows into table; tail follows the rows (an ON CONFLICT
@@ -233,17 +228,7 @@ func (c Columns) InsertReturning(ctx context.Context, tx *sql.Tx, d Dialect, tab
 	}
 	head := "INSERT INTO " + table + " (" + c.Names() + ") "
 	if d == SQLite && scan == nil {
-		stmt, err := tx.PrepareContext(ctx, head+"VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(c.names)), ", ")+") "+tail)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, r...); err != nil {
-				return err
-			}
-		}
-		return nil
+		return ExecEach(ctx, tx, head+"VALUES ("+strings.TrimSuffix(strings.Repeat("?, ", len(c.names)), ", ")+") "+tail, rows)
 	}
 	if d == SQLite {
 		// A statement returning rows is one VALUES list: a query per row
@@ -273,6 +258,26 @@ func (c Columns) InsertReturning(ctx context.Context, tx *sql.Tx, d Dialect, tab
 		return err
 	}
 	return EachRow(res, scan)
+}
+
+// ExecEach prepares query once and runs it with each row's values: on
+// SQLite, where a round trip costs nothing, cheaper than one statement
+// listing every row.
+func ExecEach(ctx context.Context, tx *sql.Tx, query string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err := stmt.ExecContext(ctx, r...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // EachRow calls scan for each of rows, closes them and returns the first
