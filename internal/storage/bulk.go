@@ -71,8 +71,12 @@ func (c Columns) With(a *Args, d Dialect, name string, rows [][]any) (string, er
 	return head + "(" + values + ")", nil
 }
 
-// check returns an error if a row has not one value per column.
+// check returns an error if there are no rows (SQL has no empty VALUES
+// list) or a row has not one value per column.
 func (c Columns) check(rows [][]any) error {
+	if len(rows) == 0 {
+		return fmt.Errorf("storage: no rows for %s", c.Names())
+	}
 	for i, r := range rows {
 		if len(r) != len(c.names) {
 			return fmt.Errorf("storage: row %d has %d values for %d columns (%s)", i, len(r), len(c.names), c.Names())

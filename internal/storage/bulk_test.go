@@ -165,4 +165,8 @@ func TestColumnsRefuseMalformedRows(t *testing.T) {
 	if got := readBulk(t, db); len(got) != 0 {
 		t.Errorf("rows written: %+v", got)
 	}
+	a := db.Dialect.BulkArgs()
+	if with, err := bulkColumns.With(&a, db.Dialect, "v", nil); err == nil {
+		t.Errorf("With of no rows = %q, want an error (SQL has no empty VALUES list)", with)
+	}
 }
