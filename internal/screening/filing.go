@@ -332,10 +332,7 @@ func lockRows(ctx context.Context, tx *sql.Tx, query string, args []any) error {
 	if err != nil {
 		return err
 	}
-	for rows.Next() {
-	}
-	rows.Close()
-	return rows.Err()
+	return storage.EachRow(rows, func(*sql.Rows) error { return nil })
 }
 
 // settle files a small backlog before a read of filed data, so that what a

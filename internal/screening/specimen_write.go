@@ -778,18 +778,15 @@ func (s *Service) reserveSpecimenIDs(ctx context.Context, tx *sql.Tx, n int) ([]
 		return ids, nil
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT nextval(pg_get_serial_sequence('specimens', 'id')) FROM generate_series(1, $1)", n)
+	if err == nil {
+		err = storage.EachRow(rows, func(rows *sql.Rows) error {
+			var id int64
+			err := rows.Scan(&id)
+			ids = append(ids, id)
+			return err
+		})
+	}
 	if err != nil {
-		return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("screening: reserve specimen ids: %w", err)
 	}
 	if len(ids) != n {
