@@ -47,6 +47,14 @@ func NewColumns(specs ...string) Columns {
 	return c
 }
 
+// Prepend returns the columns of specs, each "name TYPE", followed by c.
+func (c Columns) Prepend(specs ...string) Columns {
+	p := NewColumns(specs...)
+	p.names = append(p.names, c.names...)
+	p.types = append(p.types, c.types...)
+	return p
+}
+
 // Names returns the column names separated by commas.
 func (c Columns) Names() string { return strings.Join(c.names, ", ") }
 

@@ -170,3 +170,24 @@ func TestColumnsRefuseMalformedRows(t *testing.T) {
 		t.Errorf("With of no rows = %q, want an error (SQL has no empty VALUES list)", with)
 	}
 }
+
+// TestColumnsPrepend: prepended columns come first, with their types, and an
+// insert through them fills every column.
+func TestColumnsPrepend(t *testing.T) {
+	c := storage.NewColumns("n BIGINT", "small INTEGER", "label TEXT", "flag BOOLEAN").Prepend("code TEXT")
+	if got, want := c.Names(), bulkColumns.Names(); got != want {
+		t.Fatalf("Names() = %q; want %q", got, want)
+	}
+	db := storagetest.Open(t, bulkMigrations)
+	ctx := context.Background()
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		return c.Insert(ctx, tx, db.Dialect, "bulk_rows", "", [][]any{{"p", int64(7), 3, "x", true}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bulkRow{code: "p", n: sql.NullInt64{Int64: 7, Valid: true}, small: 3, label: sql.NullString{String: "x", Valid: true}, flag: sql.NullBool{Bool: true, Valid: true}}
+	if got := readBulk(t, db); len(got) != 1 || got[0] != want {
+		t.Errorf("rows %+v; want [%+v]", got, want)
+	}
+}
