@@ -56,10 +56,15 @@ func cmdServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkShedWait(*shedWait); err != nil {
 		return fmt.Errorf("--shed-wait: %w", err)
 	}
-	var handler slog.Handler = slog.NewTextHandler(os.Stderr, nil)
+	// Log lines are written in batches (logbuffer.go); the deferred flush
+	// runs last, after everything else has logged its shutdown.
+	logOut := newLogBuffer(os.Stderr, logFlushEvery)
+	defer func() { _ = logOut.Flush() }()
+	var handler slog.Handler = slog.NewTextHandler(logOut, nil)
 	if *logJSON {
-		handler = slog.NewJSONHandler(os.Stderr, nil)
+		handler = slog.NewJSONHandler(logOut, nil)
 	}
+	handler = logFlusher{Handler: handler, buf: logOut}
 	log := slog.New(handler)
 
 	db, err := openMigrated(ctx, *dbURL)
