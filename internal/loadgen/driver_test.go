@@ -216,8 +216,12 @@ func testShedRegistrationsAreRetried(t *testing.T, httpClient string) {
 	if rep.MaxRSSBytes != 150_000_000 || rep.RSSSamples < 2 {
 		t.Errorf("RSS %d bytes over %d samples, want 150000000 over several", rep.MaxRSSBytes, rep.RSSSamples)
 	}
+	// The fake server's CPU is half its wall time, read when the phase's
+	// scrapes happen: on a busy test machine a scrape of a 400 ms phase
+	// can be 100-150 ms late (CI once read 0.32), so the bounds check the
+	// arithmetic, not the scheduling.
 	for _, p := range []Phase{*rep.Baseline, w} {
-		if p.ServerCores < 0.4 || p.ServerCores > 0.6 || p.LoadCores <= 0 {
+		if p.ServerCores < 0.2 || p.ServerCores > 0.8 || p.LoadCores <= 0 {
 			t.Errorf("%s: CPU server %.2f cores (want 0.5), load generator %.2f", p.Name, p.ServerCores, p.LoadCores)
 		}
 	}
