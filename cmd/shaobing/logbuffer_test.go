@@ -56,7 +56,6 @@ func TestLogBufferBatchesInfoLines(t *testing.T) {
 	if !strings.Contains(got, "n=0\n") || !strings.HasSuffix(got, "msg=shed\n") || strings.Index(got, "n=99\n") > strings.Index(got, "msg=shed") {
 		t.Errorf("lines out of order:\n%s", got)
 	}
-
 }
 
 // TestLogBufferFlushesInTime: a lone info line is written within the flush
@@ -105,8 +104,8 @@ type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
-// TestLogBufferReportsWriteErrors: a failed write of buffered lines is
-// returned by the next Flush, and so reaches the logger of a warning.
+// TestLogBufferReportsWriteErrors: a failed write of buffered lines, even by
+// the timed flush, is returned by the next Flush, once.
 func TestLogBufferReportsWriteErrors(t *testing.T) {
 	buf := newLogBuffer(failingWriter{}, time.Millisecond)
 	h := logFlusher{Handler: slog.NewTextHandler(buf, nil), buf: buf}
