@@ -254,7 +254,7 @@ func (s *Service) readQueue(ctx context.Context, tx *sql.Tx, limit int, codes []
 				return nil, nil, fmt.Errorf("screening: queued registration %d: birth date %q: %w", r.specimenID, birth.String, err)
 			}
 		}
-		if it.point, err = s.points.get(ctx, s, pointID); err != nil {
+		if it.point, err = s.points.get(ctx, s, tx, pointID); err != nil {
 			return nil, nil, fmt.Errorf("screening: queued registration %d: %w", r.specimenID, err)
 		}
 		t := tubes[tubeID]

@@ -150,7 +150,7 @@ func (s *Service) prepare(ctx context.Context, in NewSpecimen) (registration, er
 	case in.CampaignID <= 0:
 		problems.Add("campaign_id", codeRequired, "this field is required")
 	default:
-		pt, err := s.points.get(ctx, s, in.SamplingPointID)
+		pt, err := s.points.get(ctx, s, s.db, in.SamplingPointID)
 		switch {
 		case apperr.Is(err, apperr.NotFound) || (err == nil && !pt.registrableBy(p)):
 			problems.Add("sampling_point_id", CodePointUnknown, "no such sampling point")
@@ -264,7 +264,9 @@ const pointTTL = 5 * time.Second
 // maxCachedPoints bounds the cache; a city has a few thousand points.
 const maxCachedPoints = 50000
 
-func (c *pointCache) get(ctx context.Context, s *Service, id int64) (pointInfo, error) {
+// get returns point id, reading it through q (the caller's transaction,
+// if it is in one) when it is not cached or is stale.
+func (c *pointCache) get(ctx context.Context, s *Service, q storage.Querier, id int64) (pointInfo, error) {
 	now := time.Now()
 	c.mu.Lock()
 	pt, ok := c.points[id]
@@ -279,7 +281,7 @@ func (c *pointCache) get(ctx context.Context, s *Service, id int64) (pointInfo, 
 		return pt, nil
 	}
 	c.mu.Unlock()
-	fresh, err := s.loadPoint(ctx, id)
+	fresh, err := s.loadPoint(ctx, q, id)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
@@ -304,12 +306,13 @@ func (c *pointCache) forget() {
 	c.mu.Unlock()
 }
 
-// loadPoint reads a point and its campaign. Scope is checked by the caller
-// (registrableBy), so that an out-of-scope point reads as unknown.
-func (s *Service) loadPoint(ctx context.Context, id int64) (pointInfo, error) {
+// loadPoint reads a point and its campaign through q. Scope is checked by
+// the caller (registrableBy), so that an out-of-scope point reads as
+// unknown.
+func (s *Service) loadPoint(ctx context.Context, q storage.Querier, id int64) (pointInfo, error) {
 	var pt pointInfo
 	var closed sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT sp.id, sp.campaign_id, sp.institution_id, sp.region_code, c.pool_size,
+	err := q.QueryRowContext(ctx, `SELECT sp.id, sp.campaign_id, sp.institution_id, sp.region_code, c.pool_size,
 		c.starts_at, c.ends_at, c.closed_at FROM sampling_points sp JOIN campaigns c ON c.id = sp.campaign_id WHERE sp.id = $1`, id).
 		Scan(&pt.id, &pt.campaignID, &pt.institutionID, &pt.regionCode, &pt.poolSize, &pt.startsAt, &pt.endsAt, &closed)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -319,7 +322,7 @@ func (s *Service) loadPoint(ctx context.Context, id int64) (pointInfo, error) {
 		return pointInfo{}, fmt.Errorf("screening: read sampling point %d: %w", id, err)
 	}
 	pt.closed = closed.Valid
-	rows, err := s.db.QueryContext(ctx, "SELECT region_code FROM campaign_regions WHERE campaign_id = $1 ORDER BY region_code", pt.campaignID)
+	rows, err := q.QueryContext(ctx, "SELECT region_code FROM campaign_regions WHERE campaign_id = $1 ORDER BY region_code", pt.campaignID)
 	if err != nil {
 		return pointInfo{}, fmt.Errorf("screening: read campaign regions: %w", err)
 	}

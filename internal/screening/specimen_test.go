@@ -417,7 +417,7 @@ func TestPointCacheRefreshesOnce(t *testing.T) {
 	c := f.campaign(10)
 	pt := f.point(c, f.pointInstA, "北岙采样点", townshipA)
 	ctx := f.samplerA()
-	first, err := f.svc.points.get(ctx, f.svc, pt)
+	first, err := f.svc.points.get(ctx, f.svc, f.svc.db, pt)
 	if err != nil || first.closed {
 		t.Fatalf("first read: %+v %v", first, err)
 	}
@@ -432,7 +432,7 @@ func TestPointCacheRefreshesOnce(t *testing.T) {
 	e.refreshing = true
 	f.svc.points.points[pt] = e
 	f.svc.points.mu.Unlock()
-	if got, err := f.svc.points.get(ctx, f.svc, pt); err != nil || got.closed {
+	if got, err := f.svc.points.get(ctx, f.svc, f.svc.db, pt); err != nil || got.closed {
 		t.Fatalf("while another request refreshes: %+v %v, want the old entry", got, err)
 	}
 	// The refreshing request's turn: it reads the closed campaign.
@@ -440,10 +440,10 @@ func TestPointCacheRefreshesOnce(t *testing.T) {
 	e.refreshing = false
 	f.svc.points.points[pt] = e
 	f.svc.points.mu.Unlock()
-	if got, err := f.svc.points.get(ctx, f.svc, pt); err != nil || !got.closed {
+	if got, err := f.svc.points.get(ctx, f.svc, f.svc.db, pt); err != nil || !got.closed {
 		t.Fatalf("after the refresh: %+v %v, want the campaign closed", got, err)
 	}
-	if got, _ := f.svc.points.get(ctx, f.svc, pt); !got.closed || got.refreshing {
+	if got, _ := f.svc.points.get(ctx, f.svc, f.svc.db, pt); !got.closed || got.refreshing {
 		t.Errorf("cached entry %+v", got)
 	}
 }

@@ -175,7 +175,7 @@ func openSQLite(rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("storage: open sqlite %s: %w", path, err)
 	}
 	// Writers of this process queue in order (writelock.go).
-	sqlDB := sql.OpenDB(&sqliteConnector{Connector: base, lock: make(writeLock, 1)})
+	sqlDB := sql.OpenDB(&sqliteConnector{Connector: base, lock: newWriteLock()})
 	sqlDB.SetMaxOpenConns(8)
 	sqlDB.SetMaxIdleConns(8)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)

@@ -5,7 +5,12 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/shaobing/shaobing/internal/apperr"
@@ -36,20 +41,38 @@ var writeLockWait = 10 * time.Second
 // to retry (503 with Retry-After).
 var ErrWriteBusy = errors.New("storage: the database stayed busy with other writes")
 
+// checkHolder makes test binaries enforce the rule above. When writers
+// queued for the lock hold every pooled connection, a lock holder asking
+// the pool for another waits until they give up (writeLockWait), and every
+// write stalls for those seconds. A load test met it: the filer refreshed a
+// cached sampling point through the pool inside its transaction while the
+// 64 API tokens of the load queued their minutely last-used writes. The
+// pool is seldom exhausted, so tests would not show it; instead, in a test
+// binary the lock remembers the goroutine holding it, and a connection
+// handed to that goroutine panics with the stack of the offending call.
+var checkHolder = testing.Testing()
+
 // writeLock is the process's queue of SQLite writers (a one-slot channel:
 // waiting senders are served in order).
-type writeLock chan struct{}
+type writeLock struct {
+	slot   chan struct{}
+	holder atomic.Int64 // the holding goroutine's id, when checkHolder
+}
 
-func (l writeLock) acquire(ctx context.Context) error {
+func newWriteLock() *writeLock { return &writeLock{slot: make(chan struct{}, 1)} }
+
+func (l *writeLock) acquire(ctx context.Context) error {
 	select {
-	case l <- struct{}{}:
+	case l.slot <- struct{}{}:
+		l.held()
 		return nil
 	default:
 	}
 	t := time.NewTimer(writeLockWait)
 	defer t.Stop()
 	select {
-	case l <- struct{}{}:
+	case l.slot <- struct{}{}:
+		l.held()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -58,15 +81,46 @@ func (l writeLock) acquire(ctx context.Context) error {
 	}
 }
 
-func (l writeLock) release() { <-l }
+func (l *writeLock) held() {
+	if checkHolder {
+		l.holder.Store(goroutineID())
+	}
+}
+
+func (l *writeLock) release() {
+	if checkHolder {
+		l.holder.Store(0)
+	}
+	<-l.slot
+}
+
+// checkOut is called as the pool hands a connection to the calling
+// goroutine; see checkHolder.
+func (l *writeLock) checkOut() {
+	if checkHolder && l.holder.Load() == goroutineID() {
+		panic("storage: a goroutine holding the SQLite write lock took a second connection from the pool; " +
+			"inside a transaction, query through the transaction")
+	}
+}
+
+// goroutineID reads the calling goroutine's id from its stack header
+// ("goroutine 42 [running]:"), for checkHolder alone.
+func goroutineID() int64 {
+	var buf [40]byte
+	n := runtime.Stack(buf[:], false)
+	s := strings.TrimPrefix(string(buf[:n]), "goroutine ")
+	id, _ := strconv.ParseInt(s[:max(strings.IndexByte(s, ' '), 0)], 10, 64)
+	return id
+}
 
 // sqliteConnector opens SQLite connections that share a writeLock.
 type sqliteConnector struct {
 	driver.Connector
-	lock writeLock
+	lock *writeLock
 }
 
 func (c *sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	c.lock.checkOut()
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil {
 		return nil, err
@@ -96,7 +150,7 @@ type sqliteDriverConn interface {
 // outside one. database/sql uses a connection from one goroutine at a time.
 type sqliteConn struct {
 	sqliteDriverConn
-	lock writeLock
+	lock *writeLock
 	inTx bool
 	tx   *sqliteTx // the open transaction, while inTx
 }
@@ -108,6 +162,12 @@ func (c *sqliteConn) Close() error {
 		c.tx.end()
 	}
 	return c.sqliteDriverConn.Close()
+}
+
+// ResetSession is called as the pool hands the connection out again.
+func (c *sqliteConn) ResetSession(ctx context.Context) error {
+	c.lock.checkOut()
+	return c.sqliteDriverConn.ResetSession(ctx)
 }
 
 func (c *sqliteConn) Begin() (driver.Tx, error) {
