@@ -254,9 +254,7 @@ func (s *Service) readQueue(ctx context.Context, tx *sql.Tx, limit int, codes []
 				return nil, nil, fmt.Errorf("screening: queued registration %d: birth date %q: %w", r.specimenID, birth.String, err)
 			}
 		}
-		if it.point, err = s.points.get(ctx, s, tx, pointID); err != nil {
-			return nil, nil, fmt.Errorf("screening: queued registration %d: %w", r.specimenID, err)
-		}
+		it.point.id = pointID // read below, once the rows are closed
 		t := tubes[tubeID]
 		if t == nil {
 			t = &tubeRow{id: tubeID, code: tubeCode}
@@ -268,6 +266,13 @@ func (s *Service) readQueue(ctx context.Context, tx *sql.Tx, limit int, codes []
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("screening: read queued registrations: %w", err)
+	}
+	rows.Close() // PostgreSQL runs one statement at a time on a connection
+	for i := range items {
+		it := &items[i]
+		if it.point, err = s.points.get(ctx, s, tx, it.point.id); err != nil {
+			return nil, nil, fmt.Errorf("screening: queued registration %d: %w", out[i].specimenID, err)
+		}
 	}
 	return items, out, nil
 }
