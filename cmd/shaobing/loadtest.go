@@ -54,6 +54,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 	baseline := fs.Bool("baseline", true, "first measure the no-op GET /api/v1/me with as many clients")
 	httpClient := fs.String("http", "raw", "raw: the load's own lean HTTP/1.1 client, which leaves more of a shared machine to the server; "+
 		"std: Go's net/http (https:// URLs always use it)")
+	rate := fs.Float64("rate", 0, "registration requests a second the clients send together at most, at even intervals, as samplers "+
+		"through a day (0: each client sends again as soon as it is answered, the most the server takes)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,6 +85,8 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("--clients must be positive")
 	case *duration <= 0 || *warmup < 0:
 		return errors.New("--duration must be positive and --warmup not negative")
+	case *rate < 0:
+		return errors.New("--rate must not be negative")
 	}
 	// Progress goes before the report; JSON is for scripts, which want the report alone.
 	progress := stdout
@@ -99,7 +103,7 @@ func cmdLoadtest(ctx context.Context, args []string, stdout io.Writer) error {
 		URL: *url, Clients: *clients, Warmup: *warmup, Duration: *duration,
 		CampaignID: fx.campaign.ID, PoolSize: fx.campaign.PoolSize, Points: fx.points, BatchSize: size,
 		RandomClientIDs: *clientIDs == "v4", Baseline: *baseline, AdminToken: fx.adminToken, IDPrefix: fx.idPrefix, FirstPerson: fx.firstPerson,
-		HTTPClient: *httpClient, Progress: progress,
+		HTTPClient: *httpClient, Progress: progress, Rate: *rate,
 	})
 	if err != nil {
 		return err

@@ -70,6 +70,13 @@ type Config struct {
 	RSSEvery time.Duration
 	// Progress receives a line as each phase starts; nil for none.
 	Progress io.Writer
+	// Rate, when positive, paces the registration requests: the clients
+	// together send at most Rate a second, each one its share at even
+	// intervals, as samplers do through a day — an open load, whose
+	// requests do not wait for each other's answers as long as the server
+	// keeps up. Zero: each client sends its next request as soon as the
+	// last is answered (the most the server takes).
+	Rate float64
 	// HTTPClient is what the load's requests go through: "raw" (or empty),
 	// the load's own lean HTTP/1.1 client (rawhttp.go), or "std", Go's
 	// net/http. An https:// URL always uses net/http.
@@ -104,6 +111,8 @@ func (c *Config) check() error {
 		return errors.New("loadgen: no sampling points")
 	case c.PoolSize <= 0:
 		return errors.New("loadgen: the pool size must be positive")
+	case c.Rate < 0:
+		return errors.New("loadgen: the rate must not be negative")
 	case c.BatchSize < 0:
 		return errors.New("loadgen: the batch size must not be negative")
 	case len(c.IDPrefix) != 6:
@@ -184,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := r.healthy(ctx); err != nil {
 		return Report{}, err
 	}
-	rep := Report{URL: cfg.URL, Clients: cfg.Clients, Points: min(len(cfg.Points), cfg.Clients), BatchSize: cfg.BatchSize,
+	rep := Report{URL: cfg.URL, Clients: cfg.Clients, Points: min(len(cfg.Points), cfg.Clients), BatchSize: cfg.BatchSize, Rate: cfg.Rate,
 		ClientIDs: "v7", HTTPClient: httpClient, WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
 		RunID: cfg.RunID, Cores: runtime.NumCPU()}
 	if cfg.RandomClientIDs {
@@ -337,7 +346,8 @@ func (c *loadClient) noop(ctx context.Context, ph *phase) {
 // so is one that got no answer, which may or may not have been stored: the
 // server answers the original for a repeated client id.
 func (c *loadClient) registerEach(ctx context.Context, ph *phase, s *sampler) {
-	for ph.open(ctx) {
+	pace := c.r.pacer(s.client)
+	for pace.wait(ctx, ph) {
 		sp := s.next()
 		for {
 			a := c.send(ctx, ph, http.MethodPost, pathSpecimen, s.point.Token, sp.body, false)
@@ -355,6 +365,39 @@ func (c *loadClient) registerEach(ctx context.Context, ph *phase, s *sampler) {
 	}
 }
 
+// pacer spaces one client's requests when the run has a Rate.
+type pacer struct {
+	every time.Duration // 0: unpaced
+	next  time.Time
+}
+
+// pacer returns client i's pacer: its requests every Clients/Rate seconds,
+// the clients' first ones spread over the first interval.
+func (r *runner) pacer(i int) *pacer {
+	if r.cfg.Rate <= 0 {
+		return &pacer{}
+	}
+	every := time.Duration(float64(r.cfg.Clients) / r.cfg.Rate * float64(time.Second))
+	return &pacer{every: every, next: time.Now().Add(every * time.Duration(i) / time.Duration(r.cfg.Clients))}
+}
+
+// wait waits for the client's next turn and reports whether the phase is
+// still open then. A client that fell behind (its answers came slower than
+// its interval) sends at once and keeps its interval from then, rather
+// than catching up in a burst.
+func (p *pacer) wait(ctx context.Context, ph *phase) bool {
+	if p.every == 0 {
+		return ph.open(ctx)
+	}
+	now := time.Now()
+	if p.next.Before(now) {
+		p.next = now
+	}
+	at := p.next
+	p.next = at.Add(p.every)
+	return at.Before(ph.to) && sleepUntil(ctx, at) && ph.open(ctx)
+}
+
 // batchAnswer is the part of a batch answer the load reads.
 type batchAnswer struct {
 	Results []struct {
@@ -369,7 +412,8 @@ type batchAnswer struct {
 // Retry-After (1s when it has none).
 func (c *loadClient) registerBatches(ctx context.Context, ph *phase, s *sampler) {
 	var retry []specimenBody
-	for ph.open(ctx) {
+	pace := c.r.pacer(s.client)
+	for pace.wait(ctx, ph) {
 		batch := retry
 		for len(batch) < c.r.cfg.BatchSize {
 			batch = append(batch, s.next())

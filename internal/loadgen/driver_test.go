@@ -341,3 +341,35 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestRateSpacesRegistrations: with a rate the clients together send no
+// more than it allows over the run (warm-up included; each client's first
+// request within the first interval), where unpaced they send thousands;
+// the report says so. A negative rate is refused.
+func TestRateSpacesRegistrations(t *testing.T) {
+	f, srv := newFakeServer(t, 0, 0)
+	cfg := testConfig(srv.URL, 0, "raw")
+	cfg.Baseline, cfg.Rate = false, 50
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	sent := f.seen
+	f.mu.Unlock()
+	most := int(cfg.Rate*(cfg.Warmup+cfg.Duration).Seconds()) + cfg.Clients
+	if sent == 0 || sent > most {
+		t.Errorf("%d registrations sent at %g/s over %v, want 1 to %d", sent, cfg.Rate, cfg.Warmup+cfg.Duration, most)
+	}
+	if rep.Rate != 50 || rep.Unexpected() != 0 {
+		t.Errorf("report rate %g, unexpected %d", rep.Rate, rep.Unexpected())
+	}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "paced to 50 requests/s") {
+		t.Errorf("report text does not give the pace (%v):\n%s", err, b.String())
+	}
+	cfg.Rate = -1
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "rate") {
+		t.Errorf("a negative rate: %v", err)
+	}
+}

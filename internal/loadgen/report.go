@@ -16,7 +16,10 @@ type Report struct {
 	Clients   int    `json:"clients"`
 	Points    int    `json:"points"`
 	BatchSize int    `json:"batch_size"` // 0: one specimen per request
-	ClientIDs string `json:"client_ids"` // v7 (time-ordered) or v4 (random) UUIDs
+	// Rate is the registration requests a second the clients were paced
+	// to (0: unpaced, each sending again once answered).
+	Rate      float64 `json:"rate,omitempty"`
+	ClientIDs string  `json:"client_ids"` // v7 (time-ordered) or v4 (random) UUIDs
 	// HTTPClient is what the load's requests went through: raw (the load's
 	// own HTTP/1.1 client) or std (net/http).
 	HTTPClient      string  `json:"http_client"`
@@ -98,6 +101,9 @@ func (r Report) WriteText(w io.Writer) error {
 	mode := "one specimen per request"
 	if r.BatchSize > 0 {
 		mode = fmt.Sprintf("%d specimens per request", r.BatchSize)
+	}
+	if r.Rate > 0 {
+		mode += fmt.Sprintf(" paced to %g requests/s", r.Rate)
 	}
 	client := ""
 	switch r.HTTPClient {
