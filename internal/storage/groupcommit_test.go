@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -631,5 +632,175 @@ func TestQueryReadsEveryRow(t *testing.T) {
 	bad := errors.New("bad row")
 	if _, err := storage.Query(ctx, w, func(storage.Scanner) (string, error) { return "", bad }, "SELECT barcode FROM gc_specimens"); !errors.Is(err, bad) {
 		t.Fatalf("a scan error: %v, want %v", err, bad)
+	}
+}
+
+// TestGroupCommitWhenIdleWaitsForQueuedBatches: a job waits while items
+// wait for a batch, runs in a transaction of its own once none does, and
+// is durable when WhenIdle returns; a failing job writes nothing.
+func TestGroupCommitWhenIdleWaitsForQueuedBatches(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	apply := g.wrap(func(ctx context.Context, tx *sql.Tx, items []specimen) ([]int64, []error) {
+		for _, it := range items {
+			note(it.Barcode)
+		}
+		return storage.SavepointEach(insertSpecimen)(ctx, tx, items)
+	})
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, apply)
+	defer gc.Close()
+	done := make(chan error, 2)
+	go func() { _, err := gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"}); done <- err }()
+	<-g.started
+	go func() { _, err := gc.Do(ctx, specimen{Barcode: "SECOND", Payload: "p"}); done <- err }()
+	waitPending(t, gc, 1)
+	jobDone := make(chan error, 1)
+	go func() {
+		jobDone <- gc.WhenIdle(ctx, time.Hour, func(ctx context.Context, tx *sql.Tx) error {
+			note("JOB")
+			_, err := insertSpecimen(ctx, tx, specimen{Barcode: "JOB", Payload: "p"})
+			return err
+		})
+	}()
+	close(g.release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-jobDone; err != nil {
+		t.Fatalf("job: %v", err)
+	}
+	if want := []string{"FIRST", "SECOND", "JOB"}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v: the job runs once no item waits", order, want)
+	}
+	if got := countRows(t, r, "barcode = 'JOB'"); got != 1 {
+		t.Errorf("job rows = %d after WhenIdle returned, want 1", got)
+	}
+	failed := errors.New("job failed")
+	err := gc.WhenIdle(ctx, time.Hour, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := insertSpecimen(ctx, tx, specimen{Barcode: "FAILED", Payload: "p"}); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Errorf("failing job: %v, want its error", err)
+	}
+	if got := countRows(t, r, "barcode = 'FAILED'"); got != 0 {
+		t.Errorf("a failed job left %d rows", got)
+	}
+}
+
+// TestGroupCommitWhenIdleRunsOverdueUnderSteadyLoad: items that never stop
+// coming do not starve a job; once it has waited maxWait it takes the next
+// turn.
+func TestGroupCommitWhenIdleRunsOverdueUnderSteadyLoad(t *testing.T) {
+	w, r := openPair(t)
+	ctx := context.Background()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, storage.SavepointEach(insertSpecimen))
+	defer gc.Close()
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	var n atomic.Int64
+	for c := range 16 {
+		load.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := gc.Do(ctx, specimen{Barcode: fmt.Sprint("L", c, "-", i), Payload: "p"}); err == nil {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	for n.Load() < 100 { // the load is on
+		time.Sleep(time.Millisecond)
+	}
+	jobCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := gc.WhenIdle(jobCtx, 10*time.Millisecond, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := insertSpecimen(ctx, tx, specimen{Barcode: "JOB", Payload: "p"})
+		return err
+	})
+	close(stop)
+	load.Wait()
+	if err != nil {
+		t.Fatalf("a job under steady load: %v", err)
+	}
+	if got := countRows(t, r, "barcode = 'JOB'"); got != 1 {
+		t.Errorf("job rows = %d, want 1", got)
+	}
+}
+
+// TestGroupCommitWhenIdleAfterClose: with the workers gone a job is refused
+// as Unavailable (ErrClosed), and a job waiting for its turn is refused
+// when they stop.
+func TestGroupCommitWhenIdleAfterClose(t *testing.T) {
+	w, _ := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	waiting := make(chan error, 1)
+	go func() {
+		waiting <- gc.WhenIdle(ctx, time.Hour, func(context.Context, *sql.Tx) error { return nil })
+	}()
+	closed := make(chan struct{})
+	go func() { gc.Close(); close(closed) }()
+	close(g.release)
+	<-closed
+	// The waiting job either ran before the worker stopped or was refused.
+	if err := <-waiting; err != nil && (!apperr.Is(err, apperr.Unavailable) || !errors.Is(err, storage.ErrClosed)) {
+		t.Errorf("a job waiting through Close: %v, want nil or Unavailable (ErrClosed)", err)
+	}
+	err := gc.WhenIdle(ctx, time.Hour, func(context.Context, *sql.Tx) error { return nil })
+	if !apperr.Is(err, apperr.Unavailable) || !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("a job after Close: %v, want Unavailable (ErrClosed)", err)
+	}
+}
+
+// TestGroupCommitSaturated: batches that gather many items mark the
+// workers saturated; batches of one item at a time do not.
+func TestGroupCommitSaturated(t *testing.T) {
+	w, _ := openPair(t)
+	ctx := context.Background()
+	g := newGate()
+	gc := storage.NewGroupCommit(w, storage.GroupCommitOptions{MaxBatch: 16, QueueLimit: 128}, g.wrap(storage.SavepointEach(insertSpecimen)))
+	defer gc.Close()
+	if gc.Saturated() {
+		t.Fatal("saturated before any batch")
+	}
+	go gc.Do(ctx, specimen{Barcode: "FIRST", Payload: "p"})
+	<-g.started
+	var wg sync.WaitGroup
+	for i := range 5 * 16 { // five full batches behind the gated one
+		wg.Go(func() { gc.Do(ctx, specimen{Barcode: fmt.Sprint("S", i), Payload: "p"}) })
+	}
+	waitPending(t, gc, 5*16)
+	close(g.release)
+	wg.Wait()
+	if !gc.Saturated() {
+		t.Error("not saturated after five full batches of 16")
+	}
+	for i := range 8 {
+		if _, err := gc.Do(ctx, specimen{Barcode: fmt.Sprint("ONE", i), Payload: "p"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if gc.Saturated() {
+		t.Error("saturated after eight batches of one")
 	}
 }
