@@ -319,22 +319,20 @@ func (j *idleJob) run(w *heldConn) {
 		return
 	}
 	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback()
+		if p := recover(); p != nil { // finishTx rolled back
 			j.done <- fmt.Errorf("storage: idle job panicked: %v", p)
 		}
 	}()
-	if err := j.fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		j.done <- err
-		return
+	fnFailed := false
+	err = finishTx(tx, func(tx *sql.Tx) error {
+		err := j.fn(ctx, tx)
+		fnFailed = err != nil
+		return err
+	})
+	if err != nil && !fnFailed {
+		w.release() // the commit failed: the next job takes a fresh connection
 	}
-	if err := tx.Commit(); err != nil {
-		w.release()
-		j.done <- fmt.Errorf("storage: commit: %w", err)
-		return
-	}
-	j.done <- nil
+	j.done <- err
 }
 
 // next waits for a worker's next work: an item to start a batch with, or

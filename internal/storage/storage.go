@@ -214,24 +214,28 @@ func openPostgres(rawURL string) (*DB, error) {
 
 // InTx runs fn in a transaction, committing if fn returns nil and rolling back
 // otherwise. The commit is durable when InTx returns nil.
-func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
+func (db *DB) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("storage: begin: %w", err)
 	}
+	return finishTx(tx, fn)
+}
+
+// finishTx runs fn in tx and commits it, or rolls it back when fn returns
+// an error or panics (the panic goes on).
+func finishTx(tx *sql.Tx, fn func(tx *sql.Tx) error) error {
 	defer func() {
 		if p := recover(); p != nil {
 			_ = tx.Rollback()
 			panic(p)
 		}
-		if err != nil {
-			_ = tx.Rollback()
-		}
 	}()
-	if err = fn(tx); err != nil {
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
 		return err
 	}
-	if err = tx.Commit(); err != nil {
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("storage: commit: %w", err)
 	}
 	return nil
