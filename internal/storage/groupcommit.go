@@ -212,10 +212,10 @@ func (g *GroupCommit[T, R]) work() {
 	w := &heldConn{db: g.db}
 	defer w.release()
 	// SQLite's idle jobs run on a connection of their own. Filing on the
-	// batches' connection made the batches' own statements half as fast
-	// again — its page cache, never dropped, filled with the filing's
-	// index pages — and the load test registered 7,923 and 7,349/s in
-	// 20 s against 10,290 and 10,540/s with two connections.
+	// batches' connection made each batch's statements take 1.3-1.6 times
+	// as long (presumably its page cache, never dropped, filled with the
+	// filing's index pages), and the load test registered 7,923 and
+	// 7,349/s in 20 s against 10,290 and 10,540/s with two connections.
 	jobs := &heldConn{db: g.db}
 	defer jobs.release()
 	batch := make([]*pending[T, R], 0, g.opts.MaxBatch)
