@@ -812,11 +812,14 @@ func (b *regBatch) acceptPostgres(ctx context.Context, idx []int, rows, fills []
 	if err != nil {
 		return fmt.Errorf("screening: update tubes: %w", err)
 	}
+	// The sequence is looked up once (a subquery, planned as an InitPlan):
+	// pg_get_serial_sequence in each row's nextval cost 3.5 µs a row
+	// against 0.6 µs, about 0.4 ms of a 127-row batch.
 	res, err := b.tx.QueryContext(ctx, `WITH fill AS (UPDATE tubes SET members = f.members, state = f.state,
 			sealed_at = COALESCE(tubes.sealed_at, f.sealed_at), first_sampled_at = f.first_sampled_at
 			FROM `+fill+` AS f (`+tubeFill.Names()+`) WHERE tubes.id = f.id)
 		INSERT INTO specimen_queue (id, `+queued.Names()+`)
-		SELECT nextval(pg_get_serial_sequence('specimens', 'id')), v.* FROM `+from+` AS v (`+queued.Names()+`)
+		SELECT nextval((SELECT pg_get_serial_sequence('specimens', 'id')::regclass)), v.* FROM `+from+` AS v (`+queued.Names()+`)
 		RETURNING id, client_id`, a.Values()...)
 	ids := make(map[string]int64, len(idx))
 	if err == nil {
