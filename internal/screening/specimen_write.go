@@ -147,8 +147,9 @@ func (b *regBatch) replays(ctx context.Context) error {
 	// Filed or not yet: one statement, so one snapshot on PostgreSQL
 	// even while the filer moves a row from the queue to specimens. It
 	// joins no tube: with the join PostgreSQL took 2.4 ms to plan it
-	// (planned on every run, see FreshPlan), without it 0.1 ms; the rare
-	// replays read their tubes after.
+	// (planned on every run, see FreshPlan), without it 0.2-0.3 ms (the
+	// load test's peak, pg_stat_statements); the rare replays read their
+	// tubes after.
 	d := b.s.db.Dialect
 	a := d.BulkArgs()
 	var query string
@@ -299,14 +300,14 @@ func (b *regBatch) liveCodes() []string {
 // locking the tubes found afterwards took them in two passes: batches
 // deadlocked, 1 s each before PostgreSQL broke the cycle, and
 // TestRegisterOverlappingBatches failed about once in twenty runs when a
-// batch's retry deadlocked again; with one pass, 40 runs logged none.) The statement then reads the
-// tubes it locked in their latest version (FOR NO KEY UPDATE, on locks it
-// holds), as a concurrent seal or fill left them, so a batch filling a tube
-// another batch filled never overfills it. A tube another transaction
-// opened while the statement ran is locked by it but not seen (its
-// snapshot is older); a second statement reads it. SQLite's single writer
-// already serialises batches: it reads the tubes there are and inserts the
-// others.
+// batch's retry deadlocked again; with one pass, 40 runs logged none.)
+// The statement then reads the tubes it locked in their latest version
+// (FOR NO KEY UPDATE, on locks it holds), as a concurrent seal or fill
+// left them, so a batch filling a tube another batch filled never
+// overfills it. A tube another transaction opened while the statement ran
+// is locked by it but not seen (its snapshot is older); a second statement
+// reads it. SQLite's single writer already serialises batches: it reads
+// the tubes there are and inserts the others.
 func (b *regBatch) openTubes(ctx context.Context, codes []string) (map[string]*tubeRow, error) {
 	first := make(map[string]int, len(codes))
 	for i, it := range b.items {
